@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "MemcachedClient", targets: ["MemcachedClient"]),
+        .library(name: "SessionManager", targets: ["SessionManager"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -33,6 +34,17 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .target(
+            name: "SessionManager",
+            dependencies: [
+                "MemcachedClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
             name: "MemcachedTestSupport",
             dependencies: [],
             path: "Tests/MemcachedTestSupport",
@@ -46,6 +58,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "SessionManagerTests",
+            dependencies: [
+                "SessionManager",
+                "MemcachedClient",
+                "MemcachedTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSwift6
         ),

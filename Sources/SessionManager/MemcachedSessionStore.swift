@@ -1,0 +1,78 @@
+import MemcachedClient
+import NIOCore
+
+/// The session store on memcached nodes: msm's original and default backend.
+public enum MemcachedSessionStore {
+    /// The topology for every node of `client`, failover nodes marked as its node list says.
+    public static func topology(client: MemcachedClient) -> SessionStoreTopology {
+        SessionStoreTopology(nodes: client.nodes.map { node in
+            SessionStoreTopology.Node(
+                id: node.node.id,
+                isFailover: node.node.id.map(client.nodeList.isFailoverNode(id:)) ?? false,
+                store: MemcachedSessionStoreNode(client: node)
+            )
+        })
+    }
+}
+
+/// One memcached node seen through ``SessionStoreNode``.
+struct MemcachedSessionStoreNode: SessionStoreNode {
+    let client: MemcachedNodeClient
+
+    func get(_ key: String) async throws(SessionStoreError) -> (value: [UInt8], cas: UInt64)? {
+        do throws(MemcachedError) {
+            guard let item = try await client.get(MemcachedKey(key)) else { return nil }
+            return (Array(item.value.readableBytesView), item.cas)
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    func set(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) {
+        do throws(MemcachedError) {
+            try await client.set(MemcachedKey(key), value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    func add(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) -> Bool {
+        do throws(MemcachedError) {
+            return try await client.add(MemcachedKey(key), value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    func delete(_ key: String, cas: UInt64?) async throws(SessionStoreError) -> Bool {
+        do throws(MemcachedError) {
+            return try await client.delete(MemcachedKey(key), cas: cas) == .deleted
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    func ping() async throws(SessionStoreError) {
+        do throws(MemcachedError) {
+            try await client.noop()
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    private static func expiration(_ seconds: Int) -> MemcachedExpiration {
+        seconds == 0 ? .never : .seconds(seconds)
+    }
+
+    /// Node trouble means "fail over"; a refused value means "too large"; the rest is logged.
+    private static func translate(_ error: MemcachedError) -> SessionStoreError {
+        switch error.code {
+        case .itemTooLarge, .invalidValue:
+            return SessionStoreError(.valueTooLarge, error.description)
+        case .invalidKey, .outOfMemory:
+            return SessionStoreError(.other, error.description)
+        default:
+            return SessionStoreError(.nodeUnavailable, error.description)
+        }
+    }
+}

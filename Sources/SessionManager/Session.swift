@@ -1,0 +1,105 @@
+import Synchronization
+
+/// An HTTP session: typed attributes plus the bookkeeping msm keeps for it.
+///
+/// In sticky mode one `Session` is shared by every concurrent request of this process that uses
+/// it, so attribute writes apply to the shared object at once and none is lost; the state sits
+/// behind a mutex for exactly that reason.
+public final class Session: Sendable {
+    struct State {
+        var id: SessionID
+        var creationTime: Int64
+        var lastAccessedTime: Int64
+        var maxInactiveInterval: Int
+        var attributes: [String: [UInt8]]
+        /// The persisted attributes as the store last received them; `nil` if never stored.
+        var storedAttributes: [String: [UInt8]]?
+        /// `lastAccessedTime` as the store last received it.
+        var storedAccessTime: Int64
+        var isValid = true
+        /// The next store write must happen even if nothing changed (new id, migration, failed write).
+        var mustStore = false
+    }
+
+    private let state: Mutex<State>
+    private let coder: any SessionAttributeCoder
+
+    init(state: State, coder: any SessionAttributeCoder) {
+        self.state = Mutex(state)
+        self.coder = coder
+    }
+
+    /// The session's id as the cookie carries it.
+    public var id: SessionID { state.withLock { $0.id } }
+
+    /// When the session was created, in milliseconds since the Unix epoch.
+    public var creationTime: Int64 { state.withLock { $0.creationTime } }
+
+    /// When a request last used the session, in milliseconds since the Unix epoch.
+    public var lastAccessedTime: Int64 { state.withLock { $0.lastAccessedTime } }
+
+    /// Seconds of inactivity before expiry; 0 or less: never.
+    public var maxInactiveInterval: Int {
+        get { state.withLock { $0.maxInactiveInterval } }
+        set { state.withLock { $0.maxInactiveInterval = newValue } }
+    }
+
+    /// True until the session has been written to the store once.
+    public var isNew: Bool { state.withLock { $0.storedAttributes == nil } }
+
+    /// False once ``invalidate()`` was called.
+    public var isValid: Bool { state.withLock { $0.isValid } }
+
+    /// The names of all attributes.
+    public var attributeNames: [String] { state.withLock { Array($0.attributes.keys) } }
+
+    /// The attribute decoded as `Value`; `nil` when absent.
+    /// - Throws: ``SessionError/Code/attributeCoding`` when the stored bytes are not a `Value`.
+    public func attribute<Value: Decodable>(_ name: String, as type: Value.Type = Value.self) throws(SessionError) -> Value? {
+        guard let bytes = state.withLock({ $0.attributes[name] }) else { return nil }
+        do {
+            return try coder.decode(type, from: bytes)
+        } catch {
+            throw SessionError(.attributeCoding, "attribute \"\(name)\" is not a \(Value.self): \(error)")
+        }
+    }
+
+    /// Sets the attribute; setting the value it already has is not a change.
+    /// - Throws: ``SessionError/Code/attributeCoding`` when `value` cannot be encoded.
+    public func setAttribute<Value: Encodable>(_ name: String, _ value: Value) throws(SessionError) {
+        let bytes: [UInt8]
+        do {
+            bytes = try coder.encode(value)
+        } catch {
+            throw SessionError(.attributeCoding, "attribute \"\(name)\" cannot be encoded: \(error)")
+        }
+        setRawAttribute(name, bytes)
+    }
+
+    /// Removes the attribute.
+    public func removeAttribute(_ name: String) {
+        _ = state.withLock { $0.attributes.removeValue(forKey: name) }
+    }
+
+    /// The attribute's encoded bytes, for callers with their own encoding.
+    public func rawAttribute(_ name: String) -> [UInt8]? {
+        state.withLock { $0.attributes[name] }
+    }
+
+    /// Sets the attribute's encoded bytes.
+    public func setRawAttribute(_ name: String, _ bytes: [UInt8]) {
+        state.withLock { $0.attributes[name] = bytes }
+    }
+
+    /// Ends the session: every copy is removed from the store when the request finishes, and the
+    /// cookie is expired.
+    public func invalidate() {
+        state.withLock { $0.isValid = false }
+    }
+
+    // MARK: For the manager
+
+    func withState<Result>(_ body: (inout State) -> Result) -> Result {
+        state.withLock { body(&$0) }
+    }
+}

@@ -1,0 +1,26 @@
+import Metrics
+
+/// msm's statistics (`msmStat*`) as swift-metrics instruments, created once.
+struct SessionMetrics: Sendable {
+    let requestsWithSession = Counter(label: "session_requests_total", dimensions: [("session", "with")])
+    let requestsWithoutSession = Counter(label: "session_requests_total", dimensions: [("session", "without")])
+    let ignoredRequests = Counter(label: "session_requests_ignored_total")
+    let loads = Counter(label: "session_loads_total")
+    let loadsNotFound = Counter(label: "session_loads_not_found_total")
+    let stores = Counter(label: "session_stores_total")
+    let storesSkipped = Counter(label: "session_stores_skipped_total")
+    let storeFailures = Counter(label: "session_store_failures_total")
+    let backupFailures = Counter(label: "session_backup_failures_total")
+    let failovers = Counter(label: "session_failovers_total")
+    let takeovers = Counter(label: "session_takeovers_total")
+    let relocations = Counter(label: "session_relocations_total")
+    let created = Counter(label: "sessions_created_total")
+    let destroyedInvalidated = Counter(label: "sessions_destroyed_total", dimensions: [("reason", "invalidated")])
+    let destroyedExpired = Counter(label: "sessions_destroyed_total", dimensions: [("reason", "expired")])
+    let unreadable = Counter(label: "session_unreadable_total")
+    let lockAcquired = Counter(label: "session_locks_acquired_total")
+    let lockFailures = Counter(label: "session_lock_failures_total")
+    let lockWait = Timer(label: "session_lock_wait_seconds")
+    let serialization = Timer(label: "session_serialization_seconds")
+    let serializedSize = Recorder(label: "session_serialized_bytes")
+}

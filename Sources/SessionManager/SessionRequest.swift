@@ -1,0 +1,203 @@
+/// One request's view of its session: loaded (and locked) lazily on first use, stored when the
+/// request finishes.
+///
+/// A request that never asks for its session causes no store traffic and no cookie.
+public actor SessionRequest {
+    private let manager: SessionManager
+    private let cookie: String?
+    private let requestedID: SessionID?
+    private let method: String
+    private let path: String
+
+    private var session: Session?
+    private var resolved = false
+    /// The random part under which this request counts as a user in `LocalSessions` (non-sticky).
+    private var retained: String?
+    private var finished = false
+
+    init(manager: SessionManager, cookie: String?, requestedID: SessionID?, method: String, path: String) {
+        self.manager = manager
+        self.cookie = cookie
+        self.requestedID = requestedID
+        self.method = method
+        self.path = path
+    }
+
+    /// The id the request's cookie named, if it is one this manager could have issued.
+    public nonisolated var requestedSessionID: SessionID? { requestedID }
+
+    /// The request's session: the one its cookie names if that still exists, else a new one when
+    /// `create` is true (a client-chosen id is never adopted).
+    /// - Throws: ``SessionError/Code/lockTimeout`` or ``SessionError/Code/storeUnavailable`` (non-sticky).
+    public func session(create: Bool = true) async throws(SessionError) -> Session? {
+        if !resolved {
+            resolved = true
+            if let requestedID {
+                session = try await manager.configuration.sticky ? openSticky(requestedID) : openNonSticky(requestedID)
+            }
+        }
+        if session == nil, create {
+            let created = try await manager.createSession()
+            hold(created)
+            session = created
+        }
+        return session
+    }
+
+    /// Gives the session a new id, keeping its attributes; every copy under the old id is removed
+    /// (session fixation protection at login). Creates the session if there is none.
+    @discardableResult
+    public func changeSessionID() async throws(SessionError) -> SessionID {
+        guard let session = try await session(create: true) else {
+            throw SessionError(.invalidated, "no session")
+        }
+        let old = session.id
+        let new = SessionID.generate(nodeID: old.nodeID, route: manager.configuration.route ?? old.route)
+        session.withState { state in
+            state.id = new
+            state.mustStore = true
+        }
+        manager.local.rekey(old.random, to: new.random)
+        if retained != nil { retained = new.random }
+        await manager.deleteEverywhere(random: old.random)
+        return new
+    }
+
+    /// Stores the session if it changed (or deletes it if invalidated), releases its lock, and
+    /// says what to do with the cookie. Call it before the response leaves (msm #263), unless
+    /// `sessionBackupAsync` is configured, in which case the write runs after this returns.
+    public func finish() async throws(SessionError) -> SessionCookieAction {
+        guard !finished else { return .none }
+        finished = true
+        guard let session else {
+            manager.metrics.requestsWithoutSession.increment()
+            return .none
+        }
+        manager.metrics.requestsWithSession.increment()
+        defer { Task { [retained, manager] in await Self.release(retained, manager: manager) } }
+
+        if manager.configuration.sessionBackupAsync, session.isValid {
+            Task { [manager] in _ = try? await manager.store(session) }
+            return cookieAction(for: session)
+        }
+        let outcome = try await manager.store(session)
+        if case .auto = manager.configuration.lockingMode {
+            let modified: Bool
+            switch outcome {
+            case .unchanged: modified = false
+            case .stored(let changedAttributes): modified = changedAttributes
+            case .deleted, .deferred: modified = true
+            }
+            manager.readOnlyRequests.record("\(method) \(path)", modified: modified)
+        }
+        if case .deleted = outcome { return cookie == nil ? .none : .expire }
+        return cookieAction(for: session)
+    }
+
+    private func cookieAction(for session: Session) -> SessionCookieAction {
+        let id = session.id
+        return id.description == cookie ? .none : .set(id)
+    }
+
+    private static func release(_ retained: String?, manager: SessionManager) async {
+        guard let retained else { return }
+        let (_, lock) = manager.local.release(retained, dropWhenUnused: true)
+        if let lock { await manager.locking.release(lock, on: manager.nodes) }
+    }
+
+    // MARK: Sticky
+
+    /// The local copy when it is current, else the store's. A cookie carrying another server's
+    /// route means that server served the session last, so the local copy may be stale.
+    private func openSticky(_ id: SessionID) async throws(SessionError) -> Session? {
+        let now = currentTimeMilliseconds()
+        let localCopy = manager.local.session(id.random, retain: false)
+        if let localCopy, localCopy.isValid, manager.configuration.route == nil || id.route == manager.configuration.route {
+            if manager.isExpiredLocally(localCopy, now: now) {
+                await manager.expire(localCopy.id)
+                return nil
+            }
+            localCopy.withState { $0.lastAccessedTime = now }
+            return localCopy
+        }
+        let manager = self.manager
+        let result = await manager.local.loadShared(id.random, retain: false) {
+            switch await manager.loadFromStore(id) {
+            case .found(let loaded): return (.success(loaded), nil)
+            case .notFound: return (.success(nil), nil)
+            case .storeUnavailable: return (.failure(SessionError(.storeUnavailable, "no session store node is reachable")), nil)
+            }
+        }
+        switch result {
+        case .success(let loaded?):
+            manager.takeOver(loaded)
+            return loaded
+        case .success(nil):
+            if localCopy != nil { manager.local.remove(id.random) }
+            return nil
+        case .failure:
+            // Every node is down: the local copy, even if another server served it since, beats none.
+            localCopy?.withState { $0.lastAccessedTime = now }
+            return localCopy
+        }
+    }
+
+    // MARK: Non-sticky
+
+    /// Loads the session for this request, sharing it with concurrent requests of this process
+    /// (and their lock), locking first when the locking mode says so.
+    private func openNonSticky(_ id: SessionID) async throws(SessionError) -> Session? {
+        if let shared = manager.local.session(id.random, retain: true) {
+            retained = id.random
+            shared.withState { $0.lastAccessedTime = currentTimeMilliseconds() }
+            return shared
+        }
+        let manager = self.manager
+        let shouldLock = manager.shouldLock(method: method, path: path)
+        let result = await manager.local.loadShared(id.random, retain: true) {
+            await Self.lockAndLoad(id, shouldLock: shouldLock, manager: manager)
+        }
+        let session = try result.get()
+        if let session {
+            retained = id.random
+            manager.takeOver(session)
+        }
+        return session
+    }
+
+    private static func lockAndLoad(_ id: SessionID, shouldLock: Bool, manager: SessionManager) async -> (LocalSessions.LoadResult, SessionLock?) {
+        var lock: SessionLock?
+        if shouldLock, let node = manager.nodes.index(of: id.nodeID), await manager.nodes.isAvailable(node) {
+            switch await manager.locking.acquire(key: manager.lockKey(id.random), node: node, on: manager.nodes) {
+            case .acquired(let acquired):
+                lock = acquired
+            case .nodeUnavailable:
+                break
+            case .timedOut:
+                if manager.configuration.lockFailurePolicy == .fail {
+                    return (.failure(SessionError(.lockTimeout, "the session is locked by a concurrent request; retry shortly")), nil)
+                }
+            }
+        }
+        switch await manager.loadFromStore(id) {
+        case .found(let loaded):
+            return (.success(loaded), lock)
+        case .notFound:
+            if let lock { await manager.locking.release(lock, on: manager.nodes) }
+            return (.success(nil), nil)
+        case .storeUnavailable:
+            if let lock { await manager.locking.release(lock, on: manager.nodes) }
+            return (.failure(SessionError(.storeUnavailable, "no session store node is reachable")), nil)
+        }
+    }
+
+    private func hold(_ created: Session) {
+        let random = created.id.random
+        if manager.configuration.sticky {
+            manager.local.insert(created, random: random, retain: false)
+        } else {
+            manager.local.insert(created, random: random, retain: true)
+            retained = random
+        }
+    }
+}

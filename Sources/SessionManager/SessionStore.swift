@@ -1,0 +1,72 @@
+/// Why a store operation failed. The session layer only needs to know whether the node is to
+/// blame (mark it down, fail over) or the data (too large for the store).
+public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
+    /// The broad cause.
+    public enum Kind: Sendable, Hashable {
+        /// The node did not answer, refused, timed out or is backing off: try another node.
+        case nodeUnavailable
+        /// The store refused the value as too large.
+        case valueTooLarge
+        /// Anything else the store reported.
+        case other
+    }
+
+    /// The broad cause.
+    public var kind: Kind
+    /// The store's own words, for logs.
+    public var message: String
+
+    /// Creates an error.
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// One node of a session store: the few operations msm's semantics need, with whole-second
+/// expirations (0 = never). Implemented for memcached by ``MemcachedSessionStore``; Redis next.
+///
+/// Keys arrive already validated (hex session ids plus a checked prefix); values are opaque.
+public protocol SessionStoreNode: Sendable {
+    /// The value and its compare-and-swap token, or `nil` when absent.
+    func get(_ key: String) async throws(SessionStoreError) -> (value: [UInt8], cas: UInt64)?
+    /// Stores unconditionally.
+    func set(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError)
+    /// Stores only if absent; `true` when stored (lock acquisition).
+    func add(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) -> Bool
+    /// Deletes, only if unchanged since read when `cas` is given; `true` when deleted.
+    @discardableResult
+    func delete(_ key: String, cas: UInt64?) async throws(SessionStoreError) -> Bool
+    /// A cheap round trip proving the node answers (availability probe).
+    func ping() async throws(SessionStoreError)
+}
+
+/// The store's nodes by id, in list order, with msm's failover marking.
+public struct SessionStoreTopology: Sendable {
+    /// One node of the topology.
+    public struct Node: Sendable {
+        /// The id carried in session ids; `nil` for a single node listed without id.
+        public var id: String?
+        /// Used only while every regular node is down.
+        public var isFailover: Bool
+        /// The operations.
+        public var store: any SessionStoreNode
+
+        /// Creates a node entry.
+        public init(id: String?, isFailover: Bool, store: any SessionStoreNode) {
+            self.id = id
+            self.isFailover = isFailover
+            self.store = store
+        }
+    }
+
+    /// Nodes in list order.
+    public var nodes: [Node]
+
+    /// Creates a topology; ``SessionManager`` validates it.
+    public init(nodes: [Node]) {
+        self.nodes = nodes
+    }
+}

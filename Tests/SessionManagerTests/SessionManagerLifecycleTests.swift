@@ -1,0 +1,247 @@
+import MemcachedTestSupport
+import NIOCore
+import Testing
+
+@testable import SessionManager
+
+/// Expiry, invalidation, id rotation, concurrency, bad data and write economy, in both modes,
+/// against real memcached.
+@Suite(.serialized) struct SessionManagerLifecycleTests {
+    @Test(arguments: [true, false])
+    func expiredSessionsAreGoneAndFireAnEvent(sticky: Bool) async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let events = EventLog()
+            let a = try cluster.makeServer(route: "A", sticky: sticky, events: events) { $0.maxInactiveInterval = 2 }
+            var browser = Browser()
+            let first = try await browser.visit(a)
+            #expect(events.all == [.created(first.id)])
+            try await Task.sleep(for: .milliseconds(3500))
+            let after = try await browser.visit(a)
+            #expect(after.visits == 1)
+            #expect(after.id.random != first.id.random)
+            #expect(events.all.contains(.destroyed(first.id, .expired)))
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func readOnlyUseKeepsASessionAlive(sticky: Bool) async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: sticky) { $0.maxInactiveInterval = 2 }
+            let b = try cluster.makeServer(route: "B", sticky: sticky) { $0.maxInactiveInterval = 2 }
+            var browser = Browser()
+            let first = try await browser.visit(a)
+            for round in 0..<6 {
+                try await Task.sleep(for: .milliseconds(900))
+                let (session, _) = try await browser.request(round.isMultiple(of: 2) ? b : a) { session in
+                    _ = try session.attribute("visits", as: Int.self)
+                }
+                #expect(session?.id.random == first.id.random)
+            }
+            #expect(try await browser.visit(a).visits == 2)
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func invalidationRemovesEveryCopyAndExpiresTheCookie(sticky: Bool) async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let events = EventLog()
+            let a = try cluster.makeServer(route: "A", sticky: sticky, events: events)
+            var browser = Browser()
+            let first = try await browser.visit(a)
+            #expect(try await cluster.rawGet(first.id.random, on: "m1") != nil)
+            #expect(try await cluster.rawGet(first.id.random, on: "m2") != nil)
+
+            let (_, action) = try await browser.request(a) { $0.invalidate() }
+            #expect(action == .expire)
+            #expect(browser.cookie == nil)
+            #expect(events.all.contains(.destroyed(first.id, .invalidated)))
+            #expect(try await cluster.rawGet(first.id.random, on: "m1") == nil)
+            #expect(try await cluster.rawGet(first.id.random, on: "m2") == nil)
+
+            // The old cookie, replayed, names nothing: a fresh id, never the old one.
+            var replay = Browser(cookie: first.id.description)
+            let replayed = try await replay.visit(a)
+            #expect(replayed.visits == 1)
+            #expect(replayed.id.random != first.id.random)
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func changingTheIDKeepsAttributesAndKillsTheOldID(sticky: Bool) async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: sticky)
+            let b = try cluster.makeServer(route: "B", sticky: sticky)
+            var browser = Browser()
+            let first = try await browser.visit(a)
+            guard let request = a.beginRequest(cookie: browser.cookie, method: "POST", path: "/myapp/login") else { return }
+            let newID = try await request.changeSessionID()
+            let loginSession = try #require(try await request.session())
+            try loginSession.setAttribute("user", "alice")
+            let action = try await request.finish()
+            #expect(action == .set(newID))
+            #expect(newID.random != first.id.random)
+            browser.cookie = newID.description
+
+            #expect(try await cluster.rawGet(first.id.random, on: "m1") == nil)
+            #expect(try await cluster.rawGet(first.id.random, on: "m2") == nil)
+            let next = try await browser.visit(b)
+            #expect(next.visits == 2)
+            let (session, _) = try await browser.request(a)
+            #expect(try session?.attribute("user", as: String.self) == "alice")
+
+            var attacker = Browser(cookie: first.id.description)
+            #expect(try await attacker.visit(b).visits == 1)
+        }
+    }
+
+    /// Two app servers increment one counter concurrently; with locking none is lost.
+    @Test func lockingAllPreventsLostUpdatesAcrossServers() async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let configure: (inout SessionManagerConfiguration) -> Void = {
+                $0.lockingMode = .all
+                $0.lockTimeout = .seconds(10)
+            }
+            let a = try cluster.makeServer(route: "A", sticky: false, configure: configure)
+            let b = try cluster.makeServer(route: "B", sticky: false, configure: configure)
+            var seed = Browser()
+            _ = try await seed.visit(a)
+            let cookie = try #require(seed.cookie)
+            let perServer = 15
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for server in [a, b] {
+                    group.addTask {
+                        for _ in 0..<perServer {
+                            let request = try #require(server.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+                            let session = try #require(try await request.session())
+                            let visits = try session.attribute("visits", as: Int.self) ?? 0
+                            try await Task.sleep(for: .milliseconds(5))  // widen the race window
+                            try session.setAttribute("visits", visits + 1)
+                            _ = try await request.finish()
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var check = Browser(cookie: cookie)
+            #expect(try await check.visit(a).visits == 1 + 2 * perServer + 1)
+        }
+    }
+
+    /// Without any lock, concurrent requests of one process share one session object, so writes
+    /// to different attributes never overwrite each other.
+    @Test(arguments: [true, false])
+    func concurrentRequestsInOneProcessKeepEachOthersWrites(sticky: Bool) async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: sticky)
+            let b = try cluster.makeServer(route: "B", sticky: sticky)
+            var seed = Browser()
+            _ = try await seed.visit(a)
+            let cookie = try #require(seed.cookie)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<20 {
+                    group.addTask {
+                        let request = try #require(a.beginRequest(cookie: cookie, method: "PUT", path: "/myapp/attributes/a\(index)"))
+                        let session = try #require(try await request.session())
+                        try await Task.sleep(for: .milliseconds(2))
+                        try session.setAttribute("a\(index)", index)
+                        _ = try await request.finish()
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var check = Browser(cookie: cookie)
+            let (session, _) = try await check.request(b)
+            for index in 0..<20 {
+                #expect(try session?.attribute("a\(index)", as: Int.self) == index, "attribute a\(index) lost")
+            }
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func anUnchangedSessionCausesNoWrite(sticky: Bool) async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: sticky)
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            let before = try await cluster.setCount(on: "m1") + cluster.setCount(on: "m2")
+            for _ in 0..<5 {
+                try await browser.request(a) { session in
+                    _ = try session.attribute("visits", as: Int.self)
+                    try session.setAttribute("visits", try session.attribute("visits", as: Int.self))  // same value: no change
+                }
+            }
+            try await browser.request(a, touchSession: false)
+            let after = try await cluster.setCount(on: "m1") + cluster.setCount(on: "m2")
+            #expect(after == before)
+            _ = try await browser.visit(a)
+            #expect(try await cluster.setCount(on: "m1") + cluster.setCount(on: "m2") == before + 2, "a change writes primary and backup")
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func corruptStoredDataYieldsAFreshSession(sticky: Bool) async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: sticky)
+            let b = try cluster.makeServer(route: "B", sticky: sticky)
+            var browser = Browser()
+            let first = try await browser.visit(a)
+            for garbage: [UInt8] in [Array("not a session".utf8), [0xAC, 0xED, 0x00, 0x05], []] {
+                try await cluster.rawSet(first.id.random, garbage, on: first.id.nodeID!)
+                var replay = Browser(cookie: first.id.routed(to: "A").description)
+                let result = try await replay.visit(b)  // B must load from the store
+                #expect(result.visits == 1)
+                #expect(result.id.random != first.id.random)
+            }
+        }
+    }
+
+    @Test func aSessionLargerThanTheStoreAcceptsIsAClearError() async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"], maxItemSize: "1m") { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: false)
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            let error = await #expect(throws: SessionError.self) {
+                try await browser.request(a) { try $0.setAttribute("big", String(repeating: "x", count: 2 << 20)) }
+            }
+            #expect(error?.code == .sessionTooLarge)
+            let after = try await browser.visit(a)
+            #expect(after.visits == 2, "the session survives a refused write: \(after)")
+        }
+    }
+
+    @Test(arguments: [
+        "", "garbage", "0123456789ABCDEF0123456789ABCDEF-m9.A", "0123456789abcdef0123456789abcdef-m1.A",
+        "0123456789ABCDEF0123456789ABCDEF-m1.A\r\nflush_all", "0123456789ABCDEF0123456789ABCDEF-m1 .A",
+        "0123456789ABCDEF0123456789ABCDEF.A",
+    ])
+    func forgedCookiesGetAFreshSession(cookie: String) async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: false)
+            var browser = Browser(cookie: cookie)
+            let result = try await browser.visit(a)
+            #expect(result.visits == 1)
+            #expect(result.action == .set(result.id))
+            #expect(result.id.description != cookie)
+            #expect(result.id.random != "0123456789ABCDEF0123456789ABCDEF")
+        }
+    }
+
+    @Test func aWellFormedButUnknownIDIsNeverAdopted() async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: true)
+            var browser = Browser(cookie: "0123456789ABCDEF0123456789ABCDEF-m2.A")
+            let result = try await browser.visit(a)
+            #expect(result.id.random != "0123456789ABCDEF0123456789ABCDEF")
+        }
+    }
+
+    @Test func ignoredPathsDoNoSessionWork() async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: false) { $0.requestURIIgnorePattern = #".*\.(ico|png|gif|jpg|css|js)$"# }
+            #expect(a.beginRequest(cookie: nil, method: "GET", path: "/myapp/static/logo.png") == nil)
+            #expect(a.beginRequest(cookie: nil, method: "GET", path: "/myapp/static/app.js") == nil)
+            #expect(a.beginRequest(cookie: nil, method: "GET", path: "/myapp/") != nil)
+            #expect(a.beginRequest(cookie: nil, method: "GET", path: "/myapp/page.png.html") != nil)
+        }
+    }
+}
