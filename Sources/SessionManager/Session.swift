@@ -23,6 +23,8 @@ public final class Session: Sendable {
 
     private let state: Mutex<State>
     private let coder: any SessionAttributeCoder
+    /// Serializes this session's store writes (see ``AsyncGate``).
+    let storeGate = AsyncGate()
 
     init(state: State, coder: any SessionAttributeCoder) {
         self.state = Mutex(state)

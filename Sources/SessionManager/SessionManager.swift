@@ -271,6 +271,12 @@ public final class SessionManager: Sendable {
     /// Writes the session if it changed, must be written, or its store expiry needs refreshing;
     /// deletes every copy if it was invalidated.
     func store(_ session: Session) async throws(SessionError) -> StoreOutcome {
+        await session.storeGate.enter()
+        defer { session.storeGate.leave() }
+        return try await storeHoldingGate(session)
+    }
+
+    private func storeHoldingGate(_ session: Session) async throws(SessionError) -> StoreOutcome {
         let now = currentTimeMilliseconds()
         let refreshInterval = refreshIntervalMilliseconds
         let snapshot = session.withState { state in

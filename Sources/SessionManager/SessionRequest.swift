@@ -74,13 +74,23 @@ public actor SessionRequest {
             return .none
         }
         manager.metrics.requestsWithSession.increment()
-        defer { Task { [retained, manager] in await Self.release(retained, manager: manager) } }
-
+        let (retained, manager) = (self.retained, self.manager)
         if manager.configuration.sessionBackupAsync, session.isValid {
-            Task { [manager] in _ = try? await manager.store(session) }
+            Task {
+                _ = try? await manager.store(session)
+                await Self.release(retained, manager: manager)
+            }
             return cookieAction(for: session)
         }
-        let outcome = try await manager.store(session)
+        let outcome: SessionManager.StoreOutcome
+        do {
+            outcome = try await manager.store(session)
+        } catch {
+            await Self.release(retained, manager: manager)
+            throw error
+        }
+        // Released only after the write: the next request (and lock holder) sees the new state.
+        await Self.release(retained, manager: manager)
         if case .auto = manager.configuration.lockingMode {
             let modified: Bool
             switch outcome {

@@ -1,0 +1,55 @@
+import Testing
+
+@testable import SessionManager
+
+@Suite struct LocalSessionsTests {
+    private func session(_ random: String) -> Session {
+        Session(
+            state: Session.State(
+                id: SessionID.generate(nodeID: nil, route: nil), creationTime: 0, lastAccessedTime: 0,
+                maxInactiveInterval: 0, attributes: [:], storedAttributes: nil, storedAccessTime: 0
+            ),
+            coder: JSONSessionAttributeCoder()
+        )
+    }
+
+    @Test func leastRecentlyUsedSessionsAreDroppedBeyondCapacity() {
+        let local = LocalSessions(capacity: 10)
+        for index in 0..<10 { local.insert(session("\(index)"), random: "\(index)", retain: false) }
+        _ = local.session("0", retain: false)  // recently used: survives
+        local.insert(session("10"), random: "10", retain: false)
+        #expect(local.count <= 10)
+        #expect(local.session("0", retain: false) != nil)
+        #expect(local.session("10", retain: false) != nil)
+        #expect(local.session("1", retain: false) == nil)
+    }
+
+    @Test func sessionsInUseAreNeverEvicted() {
+        let local = LocalSessions(capacity: 2)
+        local.insert(session("busy"), random: "busy", retain: true)
+        for index in 0..<10 { local.insert(session("\(index)"), random: "\(index)", retain: false) }
+        #expect(local.session("busy", retain: false) != nil)
+    }
+
+    @Test func theLastUserReleasesTheEntryAndItsLock() {
+        let local = LocalSessions(capacity: 10)
+        let lock = SessionLock(node: 0, key: "lock:x", token: [1])
+        local.insert(session("x"), random: "x", retain: true, lock: lock)
+        _ = local.session("x", retain: true)
+        let first = local.release("x", dropWhenUnused: true)
+        #expect(first.lastUser == false && first.lock == nil)
+        let second = local.release("x", dropWhenUnused: true)
+        #expect(second.lastUser && second.lock?.key == "lock:x")
+        #expect(local.session("x", retain: false) == nil)
+    }
+
+    @Test func readOnlyLearningIsOverriddenByAModification() {
+        let cache = ReadOnlyRequests()
+        cache.record("GET /a", modified: false)
+        #expect(cache.isReadOnly("GET /a"))
+        cache.record("GET /a", modified: true)
+        #expect(!cache.isReadOnly("GET /a"))
+        cache.record("GET /a", modified: false)
+        #expect(!cache.isReadOnly("GET /a"), "once seen modifying, a request keeps locking")
+    }
+}

@@ -1,0 +1,135 @@
+import MemcachedTestSupport
+import Testing
+
+@testable import SessionManager
+
+/// Non-sticky locking against real memcached: a lock that cannot be had is a typed outcome,
+/// locks expire when their owner dies, only the owner releases, and `auto` learns read-only requests.
+@Suite(.serialized) struct SessionLockingTests {
+    private func lockedServer(_ cluster: SessionTestCluster, route: String, policy: LockFailurePolicy = .fail, mode: LockingMode = .all, timeout: Duration = .milliseconds(300), expiration: Duration = .seconds(5)) throws -> SessionManager {
+        try cluster.makeServer(route: route, sticky: false) {
+            $0.lockingMode = mode
+            $0.lockTimeout = timeout
+            $0.lockExpiration = expiration
+            $0.lockFailurePolicy = policy
+        }
+    }
+
+    @Test func aLockThatCannotBeHadInTimeIsATypedErrorByDefault() async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try lockedServer(cluster, route: "A")
+            let b = try lockedServer(cluster, route: "B")
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            let cookie = try #require(browser.cookie)
+
+            let holder = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            _ = try await holder.session()  // holds the lock
+
+            let clock = ContinuousClock()
+            let start = clock.now
+            let waiter = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            let error = await #expect(throws: SessionError.self) { try await waiter.session() }
+            #expect(error?.code == .lockTimeout)
+            #expect(clock.now - start < .seconds(3))
+
+            _ = try await holder.finish()  // releases
+            let after = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            #expect(try await after.session() != nil)
+            _ = try await after.finish()
+        }
+    }
+
+    @Test func proceedWithoutLockIsMsmsPolicyOnRequest() async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try lockedServer(cluster, route: "A")
+            let b = try lockedServer(cluster, route: "B", policy: .proceedWithoutLock)
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            let cookie = try #require(browser.cookie)
+            let holder = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            _ = try await holder.session()
+            let waiter = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            #expect(try await waiter.session() != nil)
+            _ = try await waiter.finish()
+            _ = try await holder.finish()
+        }
+    }
+
+    @Test func aDeadOwnersLockExpiresAndOnlyTheOwnerReleasesIt() async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try lockedServer(cluster, route: "A", timeout: .seconds(5), expiration: .seconds(1))
+            let b = try lockedServer(cluster, route: "B", timeout: .seconds(5), expiration: .seconds(1))
+            let c = try lockedServer(cluster, route: "C", timeout: .milliseconds(300), expiration: .seconds(1))
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            let cookie = try #require(browser.cookie)
+
+            let stale = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            _ = try await stale.session()  // then "dies" holding the lock
+            let clock = ContinuousClock()
+            let start = clock.now
+            let next = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            #expect(try await next.session() != nil, "the expired lock was taken over")
+            #expect(clock.now - start >= .milliseconds(500))
+
+            // The stale owner finishing must not release the lock that B now holds.
+            _ = try await stale.finish()
+            let intruder = try #require(c.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            let error = await #expect(throws: SessionError.self) { try await intruder.session() }
+            #expect(error?.code == .lockTimeout)
+            _ = try await next.finish()
+        }
+    }
+
+    @Test func autoModeStopsLockingRequestsSeenToBeReadOnly() async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try lockedServer(cluster, route: "A", mode: .auto)
+            let b = try lockedServer(cluster, route: "B", mode: .auto)
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            let cookie = try #require(browser.cookie)
+
+            // B learns that GET /myapp/read leaves the session alone, and that PUT modifies it.
+            var learner = Browser(cookie: cookie)
+            try await learner.request(b, path: "/myapp/read") { _ = try $0.attribute("visits", as: Int.self) }
+            try await learner.request(b, method: "PUT", path: "/myapp/write") { try $0.setAttribute("x", UUIDLike.next()) }
+
+            let holder = try #require(a.beginRequest(cookie: cookie, method: "PUT", path: "/myapp/write"))
+            _ = try await holder.session()
+
+            let reader = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/read"))
+            #expect(try await reader.session() != nil, "a learned read-only request must not wait for the lock")
+            _ = try await reader.finish()
+
+            let writer = try #require(b.beginRequest(cookie: cookie, method: "PUT", path: "/myapp/write"))
+            let error = await #expect(throws: SessionError.self) { try await writer.session() }
+            #expect(error?.code == .lockTimeout)
+            _ = try await holder.finish()
+        }
+    }
+
+    @Test func uriPatternLocksOnlyMatchingRequests() async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try lockedServer(cluster, route: "A", mode: .uriPattern("POST /myapp/.*"))
+            let b = try lockedServer(cluster, route: "B", mode: .uriPattern("POST /myapp/.*"))
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            let cookie = try #require(browser.cookie)
+            let holder = try #require(a.beginRequest(cookie: cookie, method: "POST", path: "/myapp/login"))
+            _ = try await holder.session()
+            let reader = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            #expect(try await reader.session() != nil)
+            _ = try await reader.finish()
+            let poster = try #require(b.beginRequest(cookie: cookie, method: "POST", path: "/myapp/logout"))
+            let error = await #expect(throws: SessionError.self) { try await poster.session() }
+            #expect(error?.code == .lockTimeout)
+            _ = try await holder.finish()
+        }
+    }
+}
+
+/// Distinct values for attributes that must change.
+enum UUIDLike {
+    static func next() -> String { SessionID.generate(nodeID: nil, route: nil).random }
+}
