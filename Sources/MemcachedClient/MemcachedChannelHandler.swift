@@ -27,7 +27,8 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
 
     func send(_ request: MemcachedRequest, waiter: Waiter) {
         guard let context else {
-            waiter.resume(returning: .failure(tagged(MemcachedError(.connectionClosed, "the connection is closed"))))
+            let error = stateMachine.closedError ?? MemcachedError(.connectionClosed, "the connection is closed")
+            waiter.resume(returning: .failure(tagged(error)))
             return
         }
         let deadline = NIODeadline.now() + operationTimeout

@@ -28,6 +28,12 @@ struct MemcachedConnectionStateMachine<Waiter> {
 
     var pendingCount: Int { pending.count }
 
+    /// Why the connection closed, once it has.
+    var closedError: MemcachedError? {
+        if case .closed(let error) = state { return error }
+        return nil
+    }
+
     // MARK: Requests
 
     enum EnqueueAction {
@@ -142,8 +148,11 @@ struct MemcachedConnectionStateMachine<Waiter> {
 
     /// The channel closed or failed: every waiter fails with `error`.
     mutating func close(_ error: MemcachedError) -> [Waiter] {
-        if case .closed = state { return [] }
-        state = .closed(error)
+        switch state {
+        case .closed: return []
+        case .draining: state = .closed(MemcachedError(.clientShutdown, "the connection was shut down"))
+        case .active: state = .closed(error)
+        }
         let waiters = pending.map(\.waiter)
         pending.removeAll()
         return waiters

@@ -163,3 +163,16 @@ import Testing
         #expect(seen.count == 1000)
     }
 }
+
+extension MemcachedConnectionStateMachineTests {
+    @Test func aDrainedConnectionReportsShutdownNotAFailure() {
+        var machine = Machine()
+        _ = machine.drain()
+        _ = machine.close(MemcachedError(.connectionClosed, "channel closed"))
+        #expect(machine.closedError?.code == .clientShutdown)
+        guard case .fail(1, let error) = machine.enqueue(1, usesOpaque: true, deadline: .now()) else {
+            Issue.record("closed connection took a request"); return
+        }
+        #expect(error.code == .clientShutdown)
+    }
+}

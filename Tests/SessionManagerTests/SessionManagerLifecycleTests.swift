@@ -258,6 +258,32 @@ import Testing
         }
     }
 
+    @Test(arguments: [true, false])
+    func attributesOutsideTheFilterStayOutOfTheStore(sticky: Bool) async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: sticky) { $0.sessionAttributeFilter = "visits|user" }
+            var browser = Browser()
+            let first = try await browser.visit(a)
+            let before = try await cluster.setCount(on: "m1") + cluster.setCount(on: "m2")
+            try await browser.request(a) { try $0.setAttribute("scratch", UUIDLike.next()) }
+            #expect(try await cluster.setCount(on: "m1") + cluster.setCount(on: "m2") == before, "a filtered attribute is not a change")
+            let bytes = try #require(try await cluster.rawGet(first.id.random, on: first.id.nodeID!))
+            #expect(try SessionEnvelope.decode(bytes).attributes.keys.sorted() == ["visits"])
+        }
+    }
+
+    @Test func aDisabledStoreKeepsSessionsLocallyWithoutNodeIDs() async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: true) { $0.enabled = false }
+            let before = try await cluster.setCount(on: "m1") + cluster.setCount(on: "m2")
+            var browser = Browser()
+            let first = try await browser.visit(a)
+            #expect(first.id.nodeID == nil)
+            #expect(try await browser.visit(a).visits == 2)
+            #expect(try await cluster.setCount(on: "m1") + cluster.setCount(on: "m2") == before)
+        }
+    }
+
     @Test func ignoredPathsDoNoSessionWork() async throws {
         try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: false) { $0.requestURIIgnorePattern = #".*\.(ico|png|gif|jpg|css|js)$"# }
