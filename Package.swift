@@ -12,6 +12,8 @@ let package = Package(
     products: [
         .library(name: "MemcachedClient", targets: ["MemcachedClient"]),
         .library(name: "SessionManager", targets: ["SessionManager"]),
+        .library(name: "HummingbirdSessionManager", targets: ["HummingbirdSessionManager"]),
+        .executable(name: "msm", targets: ["msm"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -19,6 +21,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -39,6 +46,30 @@ let package = Package(
                 "MemcachedClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "HummingbirdSessionManager",
+            dependencies: [
+                "SessionManager",
+                "MemcachedClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
+            name: "msm",
+            dependencies: [
+                "HummingbirdSessionManager",
+                "SessionManager",
+                "MemcachedClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -68,6 +99,26 @@ let package = Package(
                 "MemcachedClient",
                 "MemcachedTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "HummingbirdSessionManagerTests",
+            dependencies: [
+                "HummingbirdSessionManager",
+                "SessionManager",
+                "MemcachedClient",
+                "MemcachedTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "MsmEndToEndTests",
+            dependencies: [
+                "MemcachedTestSupport",
             ],
             swiftSettings: strictSwift6
         ),

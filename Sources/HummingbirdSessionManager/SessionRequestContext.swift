@@ -1,0 +1,74 @@
+import Hummingbird
+import SessionManager
+
+/// A request context that carries the request's session, filled in by ``SessionMiddleware``.
+///
+/// Adopt it in your own context (add `var sessions = SessionContext()`), or use
+/// ``BasicSessionRequestContext``.
+public protocol SessionRequestContext: RequestContext {
+    /// The request's session access.
+    var sessions: SessionContext { get set }
+}
+
+/// A ready-made context with nothing but sessions.
+public struct BasicSessionRequestContext: SessionRequestContext {
+    /// Hummingbird's core context.
+    public var coreContext: CoreRequestContextStorage
+    /// The request's session access.
+    public var sessions: SessionContext
+
+    /// Creates the context for a request.
+    public init(source: Source) {
+        self.coreContext = .init(source: source)
+        self.sessions = SessionContext()
+    }
+}
+
+/// A handler's access to its request's session.
+///
+/// The session is loaded (and, in non-sticky mode with locking, locked) only when a handler first
+/// asks for it, so a request that never touches its session causes no store traffic and no cookie.
+public struct SessionContext: Sendable {
+    let request: SessionRequest?
+
+    /// Empty: ``SessionMiddleware`` replaces it for every request it handles.
+    public init() {
+        self.request = nil
+    }
+
+    init(request: SessionRequest) {
+        self.request = request
+    }
+
+    /// The session; with `create` a new one when the request has none.
+    /// - Throws: ``SessionHTTPError`` (503 when the store or the session lock is unavailable),
+    ///   or when ``SessionMiddleware`` is not installed for this route or the path is ignored.
+    public func session(create: Bool = true) async throws(SessionHTTPError) -> Session? {
+        let request = try installedRequest()
+        do {
+            return try await request.session(create: create)
+        } catch {
+            throw SessionHTTPError(error)
+        }
+    }
+
+    /// Gives the session a new id, keeping its attributes, and kills the old id everywhere:
+    /// call it at login against session fixation. The new cookie is sent with the response.
+    @discardableResult
+    public func changeSessionID() async throws(SessionHTTPError) -> SessionID {
+        let request = try installedRequest()
+        do {
+            return try await request.changeSessionID()
+        } catch {
+            throw SessionHTTPError(error)
+        }
+    }
+
+    /// The id the request's cookie named, when it is one this server could have issued.
+    public var requestedSessionID: SessionID? { request?.requestedSessionID }
+
+    private func installedRequest() throws(SessionHTTPError) -> SessionRequest {
+        guard let request else { throw SessionHTTPError.notInstalled }
+        return request
+    }
+}

@@ -1,0 +1,156 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import HummingbirdSessionManager
+import Logging
+import MemcachedClient
+import Metrics
+import Prometheus
+import SessionManager
+
+/// The demo application of DESIGN.md: what the seed's test page showed, plus attribute, login
+/// and logout routes, static files under the ignore pattern, health and metrics.
+struct DemoServer {
+    let settings: ServeSettings
+
+    func run() async throws {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var logger = Logger(label: "msm")
+        logger.logLevel = settings.logLevel
+
+        var clientConfiguration = MemcachedClientConfiguration()
+        clientConfiguration.operationTimeout = settings.operationTimeout
+        clientConfiguration.connectTimeout = settings.operationTimeout
+        clientConfiguration.maximumReconnectDelay = .seconds(1)  // notice a returning node within a second
+        let client = try MemcachedClient(nodeList: settings.nodeList, configuration: clientConfiguration, logger: logger)
+        let manager: SessionManager
+        do {
+            manager = try SessionManager(configuration: settings.session, store: MemcachedSessionStore.topology(client: client), logger: logger)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+
+        let router = Router(context: BasicSessionRequestContext.self)
+        router.get("/health") { _, _ in "ok\n" }
+        router.get("/metrics") { _, _ -> Response in
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+        let app = DemoRoutes(route: settings.session.route, nodeList: settings.nodeList)
+        app.register(on: router.group("myapp").add(middleware: SessionMiddleware(manager: manager)))
+
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "msm"),
+            services: [client],
+            logger: logger
+        )
+        logger.notice("msm serve listening", metadata: [
+            "address": "\(settings.host):\(settings.port)", "route": "\(settings.session.route ?? "-")",
+            "nodes": "\(settings.nodeList.nodes.map(\.description).joined(separator: ","))",
+            "failover": "\(settings.nodeList.failoverNodeIDs.joined(separator: ","))",
+            "mode": "\(settings.session.sticky ? "sticky" : "non-sticky, locking \(settings.session.lockingMode)")",
+        ])
+        try await application.runService()
+    }
+}
+
+/// The `/myapp` routes.
+struct DemoRoutes: Sendable {
+    let route: String?
+    let nodeList: MemcachedNodeList
+
+    /// What the seed's test page shows, as JSON.
+    struct SessionInfo: ResponseEncodable {
+        var sessionId: String
+        var servedBy: String?
+        var node: String?
+        var visits: Int
+        var created: String
+    }
+
+    func register(on group: RouterGroup<BasicSessionRequestContext>) {
+        group.get("/") { request, context in
+            let session = try await requireSession(context)
+            let visits = (try session.attribute("visits", as: Int.self) ?? 0) + 1
+            try session.setAttribute("visits", visits)
+            return try page(for: session, visits: visits, request: request, context: context)
+        }
+        group.put("/attributes/:name") { request, context -> HTTPResponse.Status in
+            let name = try context.parameters.require("name")
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            try await requireSession(context).setAttribute(name, String(buffer: body))
+            return .noContent
+        }
+        group.get("/attributes/:name") { _, context -> Response in
+            let name = try context.parameters.require("name")
+            guard let session = try await context.sessions.session(create: false), let raw = session.rawAttribute(name) else {
+                throw HTTPError(.notFound, message: "no attribute \(name)")
+            }
+            let text = (try? session.attribute(name, as: String.self)) ?? String(decoding: raw, as: UTF8.self)
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        group.delete("/attributes/:name") { _, context -> HTTPResponse.Status in
+            let name = try context.parameters.require("name")
+            try await context.sessions.session(create: false)?.removeAttribute(name)
+            return .noContent
+        }
+        group.post("/login") { request, context in
+            guard let user = request.uri.queryParameters.get("user"), !user.isEmpty else {
+                throw HTTPError(.badRequest, message: "login needs ?user=NAME")
+            }
+            let session = try await requireSession(context)
+            try await context.sessions.changeSessionID()  // session fixation protection
+            try session.setAttribute("user", user)
+            return try page(for: session, visits: try session.attribute("visits", as: Int.self) ?? 0, request: request, context: context)
+        }
+        group.post("/logout") { _, context -> Response in
+            try await context.sessions.session(create: false)?.invalidate()
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "logged out\n")))
+        }
+        group.get("/static/:file") { _, context -> Response in
+            let file = try context.parameters.require("file")
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(string: "static \(file)\n")))
+        }
+    }
+
+    private func requireSession(_ context: BasicSessionRequestContext) async throws -> Session {
+        guard let session = try await context.sessions.session() else {
+            throw HTTPError(.internalServerError, message: "no session")
+        }
+        return session
+    }
+
+    private func page(for session: Session, visits: Int, request: Request, context: BasicSessionRequestContext) throws -> Response {
+        let id = session.id
+        let created = Date(timeIntervalSince1970: Double(session.creationTime) / 1000).formatted(.iso8601)
+        let info = SessionInfo(sessionId: id.description, servedBy: route, node: id.nodeID, visits: visits, created: created)
+        if request.headers[.accept]?.contains("application/json") == true {
+            return try info.response(from: request, context: context)
+        }
+        let failover = id.nodeID.map { nodeList.isFailoverNode(id: $0) } ?? false
+        let html = """
+            <!doctype html>
+            <html><head><meta charset="utf-8"><title>msm demo</title>
+            <style>body{font-family:sans-serif;margin:2em}td{padding:.2em 1em}code{font-size:1.1em}</style></head>
+            <body><h1>msm demo: distributed sessions</h1>
+            <table>
+            <tr><td>Session id</td><td><code>\(escape(info.sessionId))</code></td></tr>
+            <tr><td>Served by app server</td><td><b>\(escape(route ?? "-"))</b></td></tr>
+            <tr><td>Session stored on node</td><td><b>\(escape(info.node ?? "-"))</b>\(failover ? " (failover node)" : "")</td></tr>
+            <tr><td>Created</td><td>\(escape(created))</td></tr>
+            <tr><td>Visits</td><td><b>\(visits)</b></td></tr>
+            </table>
+            <p>Reload to count visits; the load balancer alternates app servers, the session follows.</p>
+            </body></html>
+            """
+        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    private func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

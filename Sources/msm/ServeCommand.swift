@@ -1,0 +1,150 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import HummingbirdSessionManager
+import Logging
+import MemcachedClient
+import Metrics
+import Prometheus
+import SessionManager
+
+/// `msm serve`: one app server of the seed's topology, running the demo app.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run one demo app server (the seed's Tomcat with msm).",
+        discussion: "Each flag falls back to the environment variable named in its help, then to its default."
+    )
+
+    enum Mode: String, EnumerableFlag {
+        case sticky, nonSticky
+
+        static func help(for value: Mode) -> ArgumentHelp? {
+            switch value {
+            case .sticky: return "Sessions stay in this server's memory between requests (msm: sticky=\"true\", the default). Env: MSM_STICKY=true"
+            case .nonSticky: return "Load every session from memcached per request (msm: sticky=\"false\"). Env: MSM_STICKY=false"
+            }
+        }
+    }
+
+    @Option(help: "Address to listen on. Env: MSM_HOST (default 127.0.0.1)")
+    var host: String?
+
+    @Option(help: "Port to listen on. Env: MSM_PORT (default 8081)")
+    var port: Int?
+
+    @Option(help: "This server's name in session ids, for sticky balancers (msm: jvmRoute). Env: MSM_ROUTE")
+    var route: String?
+
+    @Option(help: "Session store nodes, e.g. m1:127.0.0.1:11211,m2:127.0.0.1:11212 (msm: memcachedNodes). Env: MSM_MEMCACHED_NODES (required)")
+    var memcachedNodes: String?
+
+    @Option(help: "Nodes used only while every other node is down, e.g. m1 (msm: failoverNodes). Env: MSM_FAILOVER_NODES")
+    var failoverNodes: String?
+
+    @Flag(help: nil)
+    var mode: Mode?
+
+    @Option(help: "none | all | auto | uriPattern:<regex> (msm: lockingMode, non-sticky only). Env: MSM_LOCKING_MODE (default none)")
+    var lockingMode: String?
+
+    @Option(help: "Paths matching this regex do no session work (msm: requestUriIgnorePattern). Env: MSM_REQUEST_URI_IGNORE_PATTERN (default '.*\\.(ico|png|gif|jpg|css|js)$')")
+    var requestUriIgnorePattern: String?
+
+    @Option(help: "Session cookie name (Tomcat: JSESSIONID). Env: MSM_COOKIE_NAME (default SESSIONID)")
+    var cookieName: String?
+
+    @Option(help: "Seconds of inactivity before a session expires, 0 = never (msm: maxInactiveInterval). Env: MSM_MAX_INACTIVE_INTERVAL (default 1800)")
+    var maxInactiveInterval: Int?
+
+    @Option(help: "Milliseconds a memcached operation may take (msm: operationTimeout). Env: MSM_OPERATION_TIMEOUT (default 1000)")
+    var operationTimeout: Int?
+
+    @Option(help: "Store sessions after the response instead of before (msm: sessionBackupAsync). Env: MSM_SESSION_BACKUP_ASYNC (default false)")
+    var sessionBackupAsync: Bool?
+
+    @Option(help: "Prefix of every store key (msm: storageKeyPrefix). Env: MSM_STORAGE_KEY_PREFIX (default none)")
+    var storageKeyPrefix: String?
+
+    @Option(help: "trace | debug | info | notice | warning | error | critical. Env: MSM_LOG_LEVEL (default info)")
+    var logLevel: String?
+
+    func run() async throws {
+        let settings = try ServeSettings(self, environment: ProcessInfo.processInfo.environment)
+        try await DemoServer(settings: settings).run()
+    }
+}
+
+/// The flags resolved against the environment and defaults, validated.
+struct ServeSettings {
+    var host: String
+    var port: Int
+    var logLevel: Logger.Level
+    var nodeList: MemcachedNodeList
+    var operationTimeout: Duration
+    var session: SessionManagerConfiguration
+
+    init(_ command: ServeCommand, environment: [String: String]) throws {
+        func value(_ flag: String?, _ variable: String) -> String? {
+            flag ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        func number(_ flag: Int?, _ variable: String, default fallback: Int) throws -> Int {
+            if let flag { return flag }
+            guard let text = value(nil, variable) else { return fallback }
+            guard let number = Int(text) else { throw ValidationError("\(variable)=\(text) is not a number") }
+            return number
+        }
+        func boolean(_ flag: Bool?, _ variable: String, default fallback: Bool) throws -> Bool {
+            if let flag { return flag }
+            guard let text = value(nil, variable)?.lowercased() else { return fallback }
+            switch text {
+            case "1", "true", "yes", "on": return true
+            case "0", "false", "no", "off": return false
+            default: throw ValidationError("\(variable)=\(text) is not true or false")
+            }
+        }
+
+        host = value(command.host, "MSM_HOST") ?? "127.0.0.1"
+        port = try number(command.port, "MSM_PORT", default: 8081)
+        guard (1...65535).contains(port) else { throw ValidationError("--port \(port) is not a TCP port") }
+        let levelText = value(command.logLevel, "MSM_LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else { throw ValidationError("--log-level \(levelText) is not a log level") }
+        logLevel = level
+
+        guard let nodes = value(command.memcachedNodes, "MSM_MEMCACHED_NODES") else {
+            throw ValidationError("--memcached-nodes (or MSM_MEMCACHED_NODES) is required, e.g. m1:127.0.0.1:11211,m2:127.0.0.1:11212")
+        }
+        if nodes.contains("redis://") || nodes.contains("rediss://") {
+            throw ValidationError("Redis nodes are not supported yet (the Redis store is a later issue); use memcached nodes")
+        }
+        do {
+            nodeList = try MemcachedNodeList(parsing: nodes, failoverNodes: value(command.failoverNodes, "MSM_FAILOVER_NODES") ?? "")
+        } catch {
+            throw ValidationError("--memcached-nodes/--failover-nodes: \(error)")
+        }
+        let timeout = try number(command.operationTimeout, "MSM_OPERATION_TIMEOUT", default: 1000)
+        guard timeout > 0 else { throw ValidationError("--operation-timeout must be positive (milliseconds)") }
+        operationTimeout = .milliseconds(timeout)
+
+        var session = SessionManagerConfiguration()
+        if let mode = command.mode {
+            session.sticky = mode == .sticky
+        } else {
+            session.sticky = try boolean(nil, "MSM_STICKY", default: true)
+        }
+        session.route = value(command.route, "MSM_ROUTE")
+        if let text = value(command.lockingMode, "MSM_LOCKING_MODE") {
+            guard let mode = LockingMode(parsing: text) else {
+                throw ValidationError("--locking-mode \(text): expected none, all, auto or uriPattern:<regex>")
+            }
+            session.lockingMode = mode
+        }
+        session.requestURIIgnorePattern = value(command.requestUriIgnorePattern, "MSM_REQUEST_URI_IGNORE_PATTERN") ?? #".*\.(ico|png|gif|jpg|css|js)$"#
+        session.cookie.name = value(command.cookieName, "MSM_COOKIE_NAME") ?? "SESSIONID"
+        session.maxInactiveInterval = try number(command.maxInactiveInterval, "MSM_MAX_INACTIVE_INTERVAL", default: 1800)
+        session.sessionBackupAsync = try boolean(command.sessionBackupAsync, "MSM_SESSION_BACKUP_ASYNC", default: false)
+        session.storageKeyPrefix = value(command.storageKeyPrefix, "MSM_STORAGE_KEY_PREFIX") ?? ""
+        session.lockTimeout = operationTimeout
+        self.session = session
+    }
+}
