@@ -8,6 +8,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 SWIFT_TEST_FLAGS ?=
 BENCH_FLAGS ?=
+DEMO_FLAGS ?=
 
 .PHONY: all build test demo bench bench-client clean
 
@@ -21,9 +22,12 @@ test:
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 	$(SWIFT) test $(SWIFT_BUILD_FLAGS) $(SWIFT_TEST_FLAGS)
 
+# The seed's cluster on loopback: memcached m1/m2, app servers A/B, nginx on :8080.
+# DEMO_FLAGS passes options through, e.g. DEMO_FLAGS="--port 9090 --non-sticky".
 demo:
 	bash scripts/install-deps.sh demo
-	@echo "PLACEHOLDER (make demo): the demo cluster arrives with the Hummingbird adapter issue."
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS) --product msm
+	"$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/msm" demo $(DEMO_FLAGS)
 
 # memcached runs on CPU 0 (the benchmark pins it), both clients on CPU 1: on a 2-core machine
 # unpinned single-connection figures swing 3x with scheduler placement.

@@ -1,7 +1,282 @@
 import ArgumentParser
+import Foundation
+import Synchronization
+import UnixSignals
 
-/// `msm demo`: placeholder until the cluster launcher lands (same commit series).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `msm demo`: the seed's topology on loopback in one command.
 struct DemoCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "demo", abstract: "Run the seed's whole cluster on loopback.")
-    func run() async throws {}
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the seed's cluster on loopback: memcached m1 and m2, app servers A and B, nginx round robin.",
+        discussion: """
+            Sessions are written to m2 with m1 as their backup (m1 is the failover node). While it
+            runs, type `stop m2` / `start m2` (or m1, A, B, nginx) to fail and restore a process,
+            `status` to list them. Ctrl-C (or SIGTERM) stops everything it started.
+            """
+    )
+
+    @Option(help: "nginx port: the URL to open.")
+    var port = 8080
+
+    @Option(help: "Ports of app servers A and B.")
+    var appPorts = "8081,8082"
+
+    @Option(help: "Ports of memcached m1 and m2.")
+    var memcachedPorts = "11211,11212"
+
+    @Flag(help: nil)
+    var mode: ServeCommand.Mode?
+
+    @Option(help: "Locking mode of the app servers (non-sticky only): none | all | auto | uriPattern:<regex>.")
+    var lockingMode: String?
+
+    func run() async throws {
+        let appPorts = try Self.ports(appPorts, "--app-ports")
+        let memcachedPorts = try Self.ports(memcachedPorts, "--memcached-ports")
+        let cluster = try DemoCluster(
+            nginxPort: port, appPorts: appPorts, memcachedPorts: memcachedPorts,
+            sticky: mode != .nonSticky, lockingMode: lockingMode
+        )
+        do {
+            try await cluster.start()
+        } catch {
+            await cluster.stopAll()
+            throw error
+        }
+        cluster.printWalkthrough()
+        await cluster.serveUntilStopped()
+        await cluster.stopAll()
+        print("msm demo: stopped everything it started.")
+    }
+
+    private static func ports(_ text: String, _ flag: String) throws -> [Int] {
+        let ports = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard ports.count == 2, ports.allSatisfy({ (1...65535).contains($0) }), ports[0] != ports[1] else {
+            throw ValidationError("\(flag) takes two different ports, e.g. 8081,8082")
+        }
+        return ports
+    }
+}
+
+/// The processes of the demo and how to drive them.
+final class DemoCluster: Sendable {
+    private let nginxPort: Int
+    private let appPorts: [Int]
+    private let memcachedPorts: [Int]
+    private let directory: URL
+    private let processes: [String: ManagedProcess]
+    private let order = ["m1", "m2", "A", "B", "nginx"]
+
+    init(nginxPort: Int, appPorts: [Int], memcachedPorts: [Int], sticky: Bool, lockingMode: String?) throws {
+        self.nginxPort = nginxPort
+        self.appPorts = appPorts
+        self.memcachedPorts = memcachedPorts
+        let all = [(nginxPort, "nginx"), (appPorts[0], "app server A"), (appPorts[1], "app server B"), (memcachedPorts[0], "memcached m1"), (memcachedPorts[1], "memcached m2")]
+        guard Set(all.map(\.0)).count == all.count else { throw ValidationError("the five ports must all differ") }
+        for (port, role) in all where !LoopbackProbe.isFree(port: port) {
+            throw ValidationError("port \(port) (for \(role)) is already in use on 127.0.0.1; pick others with --port, --app-ports, --memcached-ports")
+        }
+
+        let memcached = try Self.find("memcached", package: "memcached")
+        let nginx = try Self.find("nginx", package: "nginx")
+        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("msm-demo-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+
+        let report: @Sendable (String, Int32) -> Void = { name, status in
+            print("msm demo: \(name) exited unexpectedly (status \(status)); `start \(name)` restarts it")
+        }
+        var processes: [String: ManagedProcess] = [:]
+        let runAsRoot = geteuid() == 0 ? ["-u", "root"] : []
+        for (index, id) in ["m1", "m2"].enumerated() {
+            processes[id] = ManagedProcess(
+                name: id, executable: memcached,
+                arguments: ["-l", "127.0.0.1", "-p", "\(memcachedPorts[index])", "-U", "0", "-m", "64"] + runAsRoot,
+                logFile: directory.appendingPathComponent("\(id).log"), onUnexpectedExit: report
+            )
+        }
+        let nodes = "m1:127.0.0.1:\(memcachedPorts[0]),m2:127.0.0.1:\(memcachedPorts[1])"
+        for (index, route) in ["A", "B"].enumerated() {
+            var arguments = [
+                "serve", "--host", "127.0.0.1", "--port", "\(appPorts[index])", "--route", route,
+                "--memcached-nodes", nodes, "--failover-nodes", "m1", sticky ? "--sticky" : "--non-sticky",
+            ]
+            if let lockingMode { arguments += ["--locking-mode", lockingMode] }
+            processes[route] = ManagedProcess(
+                name: route, executable: me, arguments: arguments,
+                logFile: directory.appendingPathComponent("app-\(route).log"), onUnexpectedExit: report
+            )
+        }
+        let configuration = directory.appendingPathComponent("nginx.conf")
+        try Self.nginxConfiguration(port: nginxPort, appPorts: appPorts, directory: directory).write(to: configuration, atomically: true, encoding: .utf8)
+        processes["nginx"] = ManagedProcess(
+            name: "nginx", executable: nginx,
+            arguments: ["-p", directory.path, "-c", configuration.path, "-e", directory.appendingPathComponent("nginx-error.log").path],
+            logFile: directory.appendingPathComponent("nginx.log"), onUnexpectedExit: report
+        )
+        self.processes = processes
+    }
+
+    func start() async throws {
+        for name in order { try await start(name) }
+    }
+
+    private func start(_ name: String) async throws {
+        guard let process = processes[name] else { return }
+        try process.start()
+        let ready: () -> Bool
+        switch name {
+        case "m1", "m2":
+            let port = memcachedPorts[name == "m1" ? 0 : 1]
+            ready = { LoopbackProbe.ask(port: port, "version\r\n")?.hasPrefix("VERSION") == true }
+        case "A", "B":
+            let port = appPorts[name == "A" ? 0 : 1]
+            ready = { LoopbackProbe.httpStatus(port: port, path: "/health") == 200 }
+        default:
+            let port = nginxPort
+            ready = { LoopbackProbe.httpStatus(port: port, path: "/health") == 200 }
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(15)
+        while !ready() {
+            guard process.pid != nil, clock.now < deadline else {
+                throw ValidationError("\(name) did not come up; its log (\(process.logFile.path)):\n\(process.logTail())")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    func printWalkthrough() {
+        let pid = { (name: String) in self.processes[name]?.pid.map(String.init) ?? "-" }
+        print("""
+            msm demo: ready at http://127.0.0.1:\(nginxPort)/myapp/
+
+              nginx (round robin)  http://127.0.0.1:\(nginxPort)/myapp/   pid \(pid("nginx"))
+              app server A         http://127.0.0.1:\(appPorts[0])/myapp/   pid \(pid("A"))
+              app server B         http://127.0.0.1:\(appPorts[1])/myapp/   pid \(pid("B"))
+              memcached m1         127.0.0.1:\(memcachedPorts[0])  failover node   pid \(pid("m1"))
+              memcached m2         127.0.0.1:\(memcachedPorts[1])  active node     pid \(pid("m2"))
+              logs                 \(directory.path)
+
+            The seed's walkthrough (open the URL in a browser, or curl -c jar -b jar):
+              1. First visit: a new session id like 602F...E178-m2.A (node m2, served by A), Set-Cookie.
+              2-4. Reload: nginx alternates A and B; the id stays, its route suffix follows the server
+                 (Set-Cookie each switch), and the visit count never goes back.
+              5. Type `stop m2`: the page keeps working; the id's node part becomes m1.
+              6. A new browser (or private window) gets a session on m1.
+              7. The old session keeps its visits on m1.
+              8. Type `start m2`: sessions move back to m2 on their next request.
+            Also: `stop A` (nginx sends everyone to B, sessions intact), `status`, `help`, Ctrl-C to quit.
+            """)
+        fflush(nil)  // all streams: stdout may be a pipe (tests, logs)
+    }
+
+    /// Runs commands from standard input until Ctrl-C, SIGTERM or `quit`.
+    func serveUntilStopped() async {
+        let commands = AsyncStream<String> { continuation in
+            let reader = Thread {
+                while let line = readLine() { continuation.yield(line) }
+                continuation.finish()
+            }
+            reader.start()
+        }
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await signal in signals {
+                    print("\nmsm demo: \(signal), stopping")
+                    return
+                }
+            }
+            group.addTask {
+                for await line in commands {
+                    if await !self.execute(line.trimmingCharacters(in: .whitespaces)) { return }
+                }
+                // Standard input closed (no terminal): keep running until a signal.
+                try? await Task.sleep(for: .seconds(365 * 24 * 3600))
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Returns false to quit.
+    private func execute(_ line: String) async -> Bool {
+        let words = line.split(separator: " ").map(String.init)
+        switch (words.first ?? "", words.count) {
+        case ("", _): break
+        case ("quit", _), ("exit", _): return false
+        case ("status", _):
+            for name in order { print("  \(name): \(processes[name]?.pid.map { "running, pid \($0)" } ?? "stopped")") }
+        case ("stop", 2) where processes[words[1]] != nil:
+            await processes[words[1]]!.stop()
+            print("msm demo: stopped \(words[1])")
+        case ("start", 2) where processes[words[1]] != nil:
+            do {
+                try await start(words[1])
+                print("msm demo: started \(words[1]) (pid \(processes[words[1]]?.pid.map(String.init) ?? "?"))")
+            } catch {
+                print("msm demo: \(error)")
+            }
+        default:
+            print("commands: stop NAME, start NAME (NAME: m1, m2, A, B, nginx), status, quit")
+        }
+        fflush(nil)  // all streams: stdout may be a pipe (tests, logs)
+        return true
+    }
+
+    func stopAll() async {
+        for name in order.reversed() { await processes[name]?.stop() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private static func find(_ name: String, package: String) throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for directory in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin", "/sbin"] {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw ValidationError("\(name) not found: `make demo` installs it, or run `apt-get install \(package)`")
+    }
+
+    private static func nginxConfiguration(port: Int, appPorts: [Int], directory: URL) -> String {
+        let path = directory.path
+        return """
+            \(geteuid() == 0 ? "user root;" : "")
+            worker_processes 1;
+            daemon off;
+            pid \(path)/nginx.pid;
+            error_log \(path)/nginx-error.log warn;
+            events { worker_connections 1024; }
+            http {
+                access_log off;
+                client_body_temp_path \(path)/client_body;
+                proxy_temp_path \(path)/proxy;
+                fastcgi_temp_path \(path)/fastcgi;
+                uwsgi_temp_path \(path)/uwsgi;
+                scgi_temp_path \(path)/scgi;
+                upstream msm_app_servers {
+                    server 127.0.0.1:\(appPorts[0]) max_fails=1 fail_timeout=2s;
+                    server 127.0.0.1:\(appPorts[1]) max_fails=1 fail_timeout=2s;
+                    keepalive 32;
+                }
+                server {
+                    listen 127.0.0.1:\(port);
+                    location / {
+                        proxy_pass http://msm_app_servers;
+                        proxy_http_version 1.1;
+                        proxy_set_header Connection "";
+                        proxy_set_header Host $host;
+                        proxy_next_upstream error timeout http_502 http_503;
+                        proxy_connect_timeout 1s;
+                    }
+                }
+            }
+
+            """
+    }
 }
