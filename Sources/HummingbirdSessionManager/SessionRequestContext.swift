@@ -64,6 +64,17 @@ public struct SessionContext: Sendable {
         }
     }
 
+    /// Stores the session now instead of when the response is about to leave; see
+    /// ``SessionRequest/persist()``. Afterwards ``Session/id`` is final for this request.
+    public func persist() async throws(SessionHTTPError) {
+        let request = try installedRequest()
+        do {
+            try await request.persist()
+        } catch {
+            throw SessionHTTPError(error)
+        }
+    }
+
     /// The id the request's cookie named, when it is one this server could have issued.
     public var requestedSessionID: SessionID? { request?.requestedSessionID }
 

@@ -14,6 +14,8 @@ public actor SessionRequest {
     /// The random part under which this request counts as a user in `LocalSessions` (non-sticky).
     private var retained: String?
     private var finished = false
+    /// ``persist()`` already stored a change: `auto` locking must still learn "modifying".
+    private var persistedAChange = false
 
     init(manager: SessionManager, cookie: String?, requestedID: SessionID?, method: String, path: String) {
         self.manager = manager
@@ -63,6 +65,14 @@ public actor SessionRequest {
         return new
     }
 
+    /// Stores the session now rather than at ``finish()``: for a handler that must show where the
+    /// session lives (after a failover its id names a new node only once it is stored there), or
+    /// that wants the write done before it calls another service. ``finish()`` still runs.
+    public func persist() async throws(SessionError) {
+        guard let session, !finished else { return }
+        if case .stored(true) = try await manager.store(session) { persistedAChange = true }
+    }
+
     /// Stores the session if it changed (or deletes it if invalidated), releases its lock, and
     /// says what to do with the cookie. Call it before the response leaves (msm #263), unless
     /// `sessionBackupAsync` is configured, in which case the write runs after this returns.
@@ -98,7 +108,7 @@ public actor SessionRequest {
             case .stored(let changedAttributes): modified = changedAttributes
             case .deleted, .deferred: modified = true
             }
-            manager.readOnlyRequests.record("\(method) \(path)", modified: modified)
+            manager.readOnlyRequests.record("\(method) \(path)", modified: modified || persistedAChange)
         }
         if case .deleted = outcome { return cookie == nil ? .none : .expire }
         return cookieAction(for: session)

@@ -50,7 +50,7 @@ struct DemoCommand: AsyncParsableCommand {
         cluster.printWalkthrough()
         await cluster.serveUntilStopped()
         await cluster.stopAll()
-        print("msm demo: stopped everything it started.")
+        say("msm demo: stopped everything it started.")
     }
 
     private static func ports(_ text: String, _ flag: String) throws -> [Int] {
@@ -70,6 +70,8 @@ final class DemoCluster: Sendable {
     private let directory: URL
     private let processes: [String: ManagedProcess]
     private let order = ["m1", "m2", "A", "B", "nginx"]
+    /// Processes stopped on purpose, whose exit is no news.
+    private let stopping = Mutex<Set<String>>([])
 
     init(nginxPort: Int, appPorts: [Int], memcachedPorts: [Int], sticky: Bool, lockingMode: String?) throws {
         self.nginxPort = nginxPort
@@ -87,16 +89,13 @@ final class DemoCluster: Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("msm-demo-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 
-        let report: @Sendable (String, Int32) -> Void = { name, status in
-            print("msm demo: \(name) exited unexpectedly (status \(status)); `start \(name)` restarts it")
-        }
         var processes: [String: ManagedProcess] = [:]
         let runAsRoot = geteuid() == 0 ? ["-u", "root"] : []
         for (index, id) in ["m1", "m2"].enumerated() {
             processes[id] = ManagedProcess(
                 name: id, executable: memcached,
                 arguments: ["-l", "127.0.0.1", "-p", "\(memcachedPorts[index])", "-U", "0", "-m", "64"] + runAsRoot,
-                logFile: directory.appendingPathComponent("\(id).log"), onUnexpectedExit: report
+                logFile: directory.appendingPathComponent("\(id).log")
             )
         }
         let nodes = "m1:127.0.0.1:\(memcachedPorts[0]),m2:127.0.0.1:\(memcachedPorts[1])"
@@ -108,7 +107,7 @@ final class DemoCluster: Sendable {
             if let lockingMode { arguments += ["--locking-mode", lockingMode] }
             processes[route] = ManagedProcess(
                 name: route, executable: me, arguments: arguments,
-                logFile: directory.appendingPathComponent("app-\(route).log"), onUnexpectedExit: report
+                logFile: directory.appendingPathComponent("app-\(route).log")
             )
         }
         let configuration = directory.appendingPathComponent("nginx.conf")
@@ -116,7 +115,7 @@ final class DemoCluster: Sendable {
         processes["nginx"] = ManagedProcess(
             name: "nginx", executable: nginx,
             arguments: ["-p", directory.path, "-c", configuration.path, "-e", directory.appendingPathComponent("nginx-error.log").path],
-            logFile: directory.appendingPathComponent("nginx.log"), onUnexpectedExit: report
+            logFile: directory.appendingPathComponent("nginx.log")
         )
         self.processes = processes
     }
@@ -152,7 +151,7 @@ final class DemoCluster: Sendable {
 
     func printWalkthrough() {
         let pid = { (name: String) in self.processes[name]?.pid.map(String.init) ?? "-" }
-        print("""
+        say("""
             msm demo: ready at http://127.0.0.1:\(nginxPort)/myapp/
 
               nginx (round robin)  http://127.0.0.1:\(nginxPort)/myapp/   pid \(pid("nginx"))
@@ -172,8 +171,7 @@ final class DemoCluster: Sendable {
               8. Type `start m2`: sessions move back to m2 on their next request.
             Also: `stop A` (nginx sends everyone to B, sessions intact), `status`, `help`, Ctrl-C to quit.
             """)
-        fflush(nil)  // all streams: stdout may be a pipe (tests, logs)
-    }
+            }
 
     /// Runs commands from standard input until Ctrl-C, SIGTERM or `quit`.
     func serveUntilStopped() async {
@@ -188,9 +186,12 @@ final class DemoCluster: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await signal in signals {
-                    print("\nmsm demo: \(signal), stopping")
+                    say("\nmsm demo: \(signal), stopping")
                     return
                 }
+            }
+            group.addTask {
+                await self.watchForUnexpectedExits()
             }
             group.addTask {
                 for await line in commands {
@@ -204,6 +205,19 @@ final class DemoCluster: Sendable {
         }
     }
 
+    /// Says so when a child dies without being told to (checked twice a second).
+    private func watchForUnexpectedExits() async {
+        var running = Set(order)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(500))
+            let alive = Set(order.filter { processes[$0]?.pid != nil })
+            for name in running.subtracting(alive) where !stopping.withLock({ $0.contains(name) }) {
+                say("msm demo: \(name) exited unexpectedly; its log: \(processes[name]?.logFile.path ?? "-"); `start \(name)` restarts it")
+            }
+            running = alive
+        }
+    }
+
     /// Returns false to quit.
     private func execute(_ line: String) async -> Bool {
         let words = line.split(separator: " ").map(String.init)
@@ -211,25 +225,27 @@ final class DemoCluster: Sendable {
         case ("", _): break
         case ("quit", _), ("exit", _): return false
         case ("status", _):
-            for name in order { print("  \(name): \(processes[name]?.pid.map { "running, pid \($0)" } ?? "stopped")") }
+            for name in order { say("  \(name): \(processes[name]?.pid.map { "running, pid \($0)" } ?? "stopped")") }
         case ("stop", 2) where processes[words[1]] != nil:
+            stopping.withLock { _ = $0.insert(words[1]) }
             await processes[words[1]]!.stop()
-            print("msm demo: stopped \(words[1])")
+            say("msm demo: stopped \(words[1])")
         case ("start", 2) where processes[words[1]] != nil:
             do {
+                stopping.withLock { _ = $0.remove(words[1]) }
                 try await start(words[1])
-                print("msm demo: started \(words[1]) (pid \(processes[words[1]]?.pid.map(String.init) ?? "?"))")
+                say("msm demo: started \(words[1]) (pid \(processes[words[1]]?.pid.map(String.init) ?? "?"))")
             } catch {
-                print("msm demo: \(error)")
+                say("msm demo: \(error)")
             }
         default:
-            print("commands: stop NAME, start NAME (NAME: m1, m2, A, B, nginx), status, quit")
+            say("commands: stop NAME, start NAME (NAME: m1, m2, A, B, nginx), status, quit")
         }
-        fflush(nil)  // all streams: stdout may be a pipe (tests, logs)
-        return true
+                return true
     }
 
     func stopAll() async {
+        stopping.withLock { $0 = Set(order) }
         for name in order.reversed() { await processes[name]?.stop() }
         try? FileManager.default.removeItem(at: directory)
     }
@@ -279,4 +295,10 @@ final class DemoCluster: Sendable {
 
             """
     }
+}
+
+/// Writes a line to standard output at once, unbuffered: stdout may be a pipe, and C stdio's
+/// flush would have to take the lock a blocked `readLine` holds on stdin.
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }

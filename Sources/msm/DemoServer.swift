@@ -76,6 +76,7 @@ struct DemoRoutes: Sendable {
             let session = try await requireSession(context)
             let visits = (try session.attribute("visits", as: Int.self) ?? 0) + 1
             try session.setAttribute("visits", visits)
+            try await context.sessions.persist()  // the page shows the node the session is stored on
             return try page(for: session, visits: visits, request: request, context: context)
         }
         group.put("/attributes/:name") { request, context -> HTTPResponse.Status in
@@ -104,6 +105,7 @@ struct DemoRoutes: Sendable {
             let session = try await requireSession(context)
             try await context.sessions.changeSessionID()  // session fixation protection
             try session.setAttribute("user", user)
+            try await context.sessions.persist()
             return try page(for: session, visits: try session.attribute("visits", as: Int.self) ?? 0, request: request, context: context)
         }
         group.post("/logout") { _, context -> Response in

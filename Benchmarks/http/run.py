@@ -1,0 +1,1144 @@
+#!/usr/bin/env python3
+"""HTTP benchmark of `msm serve`: wrk against the demo app on loopback, in one run.
+
+Usage
+-----
+    swift build -c release --product msm          # once; the benchmark never builds
+    Benchmarks/http/run.py                         # all scenarios, 64 connections, 5 s each
+    Benchmarks/http/run.py --duration 2 --sessions 100 --scenarios baseline,sticky-read
+    Benchmarks/http/run.py --json /tmp/bench.json  # also write the results as JSON
+    Benchmarks/http/run.py --help                  # every option
+
+Needs (Debian packages): memcached, nginx, wrk; python3 >= 3.11 (standard library only).
+`scripts/install-deps.sh bench` installs them. Only loopback ports are used, every port is
+picked free by the script, every process it starts is stopped again (also on Ctrl-C).
+
+What one run does
+-----------------
+1. Starts two memcached (m1, m2) on free loopback ports.
+2. Per scenario: starts `msm serve` (routes A, and B behind nginx for `nginx-2-servers`)
+   against them with `--failover-nodes m1`, waits for `GET /health`, creates --sessions
+   distinct sessions with `GET /myapp/` (Accept: application/json) and collects their cookies.
+3. Runs `wrk -t 1 -c C -d D --latency` with a generated Lua script: every request carries the
+   next cookie of the (once shuffled) list, round robin over all sessions, and
+   `Accept: application/json`.
+   The baseline sends a dummy header of the same size instead, so wrk does the same work
+   per request in every scenario. A 1 s warm-up run (--warmup) precedes each measurement.
+4. Stops the servers and flushes memcached before the next scenario.
+5. Prints a header line and a Markdown table (stdout); progress goes to stderr.
+
+Scenarios
+---------
+    baseline               GET /health on a sticky server: no session work at all
+    sticky-read            sticky, GET /myapp/attributes/visits: reads, changes nothing
+    sticky-write           sticky, GET /myapp/: `visits` changes on every request
+    nonsticky-write        --non-sticky --locking-mode none, GET /myapp/
+    nonsticky-locking-all  --non-sticky --locking-mode all, GET /myapp/ (with many
+                           sessions and C connections lock contention is low)
+    nginx-2-servers        nginx round robin (upstream keepalive) in front of two sticky
+                           servers A and B, GET /myapp/; sessions are created through nginx
+                           (so alternately on A and B). wrk never updates its cookies; the
+                           shuffled cookie order makes about half of the requests land on
+                           the server whose route is not in the cookie, which then loads the
+                           session from memcached (the takeover of the seed's topology).
+
+Pinning (--pin, default when `taskset` exists and nproc >= 2): memcached, msm and nginx run
+on CPU 0, wrk on CPU 1, so the load generator does not steal the servers' CPU.
+
+Output columns: req/s (wrk's Requests/sec), p50/p99 latency in ms (wrk --latency), the ratio
+of req/s to the baseline's, and errors (wrk's non-2xx/3xx responses and socket errors). The
+JSON file (--json) also holds memcached commands per request (get+set+touch+delete, both
+nodes, from memcached's `stats`) and the exact commands run.
+
+Exit status: 0 when every scenario ran; 1 when one failed (its reason is printed; a scenario
+also fails when more than --max-error-rate of its requests were errors); 2 for a usage or
+setup error (missing binary); 130 when interrupted.
+
+Tests of the parts that need no msm: `python3 Benchmarks/http/test_run.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime as dt
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+SCRIPT_PATH = Path(__file__).resolve()
+REPO_ROOT = SCRIPT_PATH.parents[2]
+DEFAULT_MSM = Path(".build/release/msm")
+LOOPBACK = "127.0.0.1"
+SERVER_CPU = 0
+WRK_CPU = 1
+# The ratio goals of issue 4 (item 5): scenario -> minimum req/s relative to the baseline.
+GOALS: dict[str, float] = {
+    "sticky-read": 0.9,
+    "sticky-write": 0.65,
+    "nonsticky-write": 0.5,
+    "nonsticky-locking-all": 0.4,
+}
+# memcached `stats` counters that count the store commands msm sends (meta commands included).
+STORE_COUNTERS = ("cmd_get", "cmd_set", "cmd_touch", "delete_hits", "delete_misses")
+
+
+class SetupError(Exception):
+    """Something the benchmark needs is missing or unusable; stops the whole run (exit 2)."""
+
+
+class ScenarioError(Exception):
+    """One scenario could not run; the others still do (exit 1)."""
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGHUP arrived; unwinds like Ctrl-C so everything gets cleaned up."""
+
+
+# --------------------------------------------------------------------------------------------
+# Scenarios and results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    path: str  # the benchmarked request path
+    serve_args: tuple[str, ...]  # mode flags for `msm serve`
+    routes: tuple[str, ...] = ("A",)  # one server per route; more than one means nginx in front
+    uses_sessions: bool = True
+    read_only: bool = False  # sticky-read: pick an attribute that exists, read only that
+
+    @property
+    def behind_nginx(self) -> bool:
+        return len(self.routes) > 1
+
+
+STICKY = ("--sticky",)
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("baseline", "GET /health, no session", "/health", STICKY, uses_sessions=False),
+    Scenario("sticky-read", "sticky, reads an attribute", "/myapp/attributes/visits", STICKY, read_only=True),
+    Scenario("sticky-write", "sticky, GET /myapp/ (visits changes)", "/myapp/", STICKY),
+    Scenario("nonsticky-write", "non-sticky, locking none", "/myapp/", ("--non-sticky", "--locking-mode", "none")),
+    Scenario("nonsticky-locking-all", "non-sticky, locking all", "/myapp/", ("--non-sticky", "--locking-mode", "all")),
+    Scenario("nginx-2-servers", "nginx round robin, 2 sticky servers", "/myapp/", STICKY, routes=("A", "B")),
+)
+SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
+
+
+@dataclass
+class WrkResult:
+    requests_per_sec: float
+    requests: int
+    p50_ms: float | None
+    p99_ms: float | None
+    non_2xx_3xx: int = 0
+    socket_errors: dict[str, int] = field(default_factory=lambda: {"connect": 0, "read": 0, "write": 0, "timeout": 0})
+
+    @property
+    def error_count(self) -> int:
+        return self.non_2xx_3xx + sum(self.socket_errors.values())
+
+    def error_summary(self) -> str:
+        parts = [f"non-2xx {self.non_2xx_3xx}"] if self.non_2xx_3xx else []
+        parts += [f"{kind} {count}" for kind, count in self.socket_errors.items() if count]
+        return ", ".join(parts) if parts else "0"
+
+
+@dataclass
+class ScenarioResult:
+    scenario: str
+    ok: bool
+    reason: str | None = None
+    path: str | None = None
+    wrk: WrkResult | None = None
+    ratio_to_baseline: float | None = None
+    store_commands_per_request: float | None = None
+    store_counters: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    msm: Path
+    memcached: str
+    wrk: str
+    nginx: str | None
+    connections: int
+    duration: int
+    warmup: int
+    sessions: int
+    scenarios: tuple[Scenario, ...]
+    pin: bool
+    json_path: Path | None
+    max_error_rate: float
+    startup_timeout: float
+    keep_temp: bool
+    verbose: bool
+
+
+# --------------------------------------------------------------------------------------------
+# Arguments and tools
+# --------------------------------------------------------------------------------------------
+
+
+def scenario_list(text: str) -> tuple[Scenario, ...]:
+    """Parses `--scenarios a,b`: known names only, in the canonical order, no duplicates."""
+    wanted = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in SCENARIO_NAMES]
+    if unknown or not wanted:
+        raise argparse.ArgumentTypeError(
+            f"unknown scenario {', '.join(unknown) or '(none given)'}; choose from {', '.join(SCENARIO_NAMES)}"
+        )
+    return tuple(s for s in SCENARIOS if s.name in wanted)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else positive_int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    scenario_help = "\n".join(f"  {s.name:<22} {s.description} ({s.path})" for s in SCENARIOS)
+    parser = argparse.ArgumentParser(
+        prog="Benchmarks/http/run.py",
+        description="HTTP benchmark of `msm serve`: wrk against the demo app on loopback with many "
+        "distinct sessions, one scenario after the other, printed as a Markdown table.",
+        epilog=f"scenarios (in this order):\n{scenario_help}\n\n"
+        "Needs memcached, nginx and wrk (Debian packages of the same names) and a release build: "
+        "swift build -c release --product msm",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--msm", type=Path, default=None,
+                        help=f"the msm executable (default: <repo>/{DEFAULT_MSM})")
+    parser.add_argument("--connections", "-c", type=positive_int, default=64, metavar="C",
+                        help="wrk connections (default 64)")
+    parser.add_argument("--duration", "-d", type=positive_int, default=5, metavar="SECONDS",
+                        help="measured wrk run per scenario, seconds (default 5)")
+    parser.add_argument("--warmup", type=non_negative_int, default=1, metavar="SECONDS",
+                        help="unmeasured wrk run before each measurement, seconds, 0 = none (default 1)")
+    parser.add_argument("--sessions", "-n", type=positive_int, default=1000, metavar="N",
+                        help="distinct sessions per scenario, wrk rotates through them (default 1000)")
+    parser.add_argument("--scenarios", type=scenario_list, default=SCENARIOS, metavar="A,B,...",
+                        help="comma-separated subset of the scenarios below (default: all)")
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=None,
+                        help=f"pin memcached, msm and nginx to CPU {SERVER_CPU} and wrk to CPU {WRK_CPU} with "
+                        "taskset (default: on when taskset exists and nproc >= 2)")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE", dest="json_path",
+                        help="also write the results (and the commands run) to FILE as JSON")
+    parser.add_argument("--max-error-rate", type=float, default=0.01, metavar="FRACTION",
+                        help="a scenario whose errors exceed this fraction of its requests fails (default 0.01)")
+    parser.add_argument("--startup-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="how long to wait for a server to answer (default 30)")
+    parser.add_argument("--keep-temp", action="store_true",
+                        help="keep the temp directory (server logs, wrk script, nginx config) and print its path")
+    parser.add_argument("--verbose", "-v", action="store_true", help="print every command started")
+    return parser
+
+
+def find_tool(name: str, package: str) -> str:
+    """An executable on PATH or in /usr/sbin, /usr/bin (nginx lives in /usr/sbin on Debian)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for directory in ("/usr/sbin", "/usr/bin", "/sbin"):
+        candidate = Path(directory) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    raise SetupError(
+        f"`{name}` not found on PATH, /usr/sbin or /usr/bin: install the Debian package `{package}` "
+        f"(apt-get install {package}, or scripts/install-deps.sh bench)"
+    )
+
+
+def find_msm(explicit: Path | None) -> Path:
+    path = explicit.absolute() if explicit is not None else REPO_ROOT / DEFAULT_MSM
+    if path.is_file() and os.access(path, os.X_OK):
+        return path
+    message = f"msm executable not found at {path}: run `swift build -c release --product msm` in {REPO_ROOT}"
+    debug = REPO_ROOT / ".build/debug/msm"
+    if explicit is None and debug.is_file():
+        message += f" (a debug build exists: --msm {debug} runs, but its figures mean little)"
+    raise SetupError(message)
+
+
+def decide_pinning(requested: bool | None) -> bool:
+    has_taskset = shutil.which("taskset") is not None
+    cpus = os.cpu_count() or 1
+    if requested is None:
+        return has_taskset and cpus >= 2
+    if requested and not has_taskset:
+        raise SetupError("--pin needs `taskset` (Debian package util-linux)")
+    if requested and cpus < 2:
+        raise SetupError(f"--pin needs at least 2 CPUs (nproc is {cpus})")
+    return requested
+
+
+def make_config(argv: Sequence[str] | None = None) -> Config:
+    args = build_parser().parse_args(argv)
+    if not 0 <= args.max_error_rate <= 1:
+        raise SetupError("--max-error-rate must be between 0 and 1")
+    scenarios: tuple[Scenario, ...] = args.scenarios
+    needs_nginx = any(s.behind_nginx for s in scenarios)
+    return Config(
+        msm=find_msm(args.msm),
+        memcached=find_tool("memcached", "memcached"),
+        wrk=find_tool("wrk", "wrk"),
+        nginx=find_tool("nginx", "nginx") if needs_nginx else None,
+        connections=args.connections,
+        duration=args.duration,
+        warmup=args.warmup,
+        sessions=args.sessions,
+        scenarios=scenarios,
+        pin=decide_pinning(args.pin),
+        json_path=args.json_path,
+        max_error_rate=args.max_error_rate,
+        startup_timeout=args.startup_timeout,
+        keep_temp=args.keep_temp,
+        verbose=args.verbose,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Progress and processes
+# --------------------------------------------------------------------------------------------
+
+_START = time.monotonic()
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.monotonic() - _START:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all bound at once, so they differ; released before use)."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((LOOPBACK, 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM if this script dies without cleaning up (Linux), and
+    none of the signals blocked by Processes.start stays blocked in it."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def pinned(argv: list[str], cpu: int | None) -> list[str]:
+    return ["taskset", "-c", str(cpu), *argv] if cpu is not None else argv
+
+
+class Processes:
+    """Every long-running process this script started; stops them by PID, never by name."""
+
+    def __init__(self, log_dir: Path, verbose: bool) -> None:
+        self.log_dir = log_dir
+        self.verbose = verbose
+        self.running: dict[int, tuple[str, subprocess.Popen[bytes], Path]] = {}
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log_path = self.log_dir / f"{name}.log"
+        if self.verbose:
+            progress(f"  $ {' '.join(argv)}")
+        # Signals wait until the process is registered, so an interrupt cannot orphan it.
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        try:
+            with open(log_path, "ab") as log:
+                process = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                    start_new_session=True,  # Ctrl-C reaches only this script, which stops them in order
+                    preexec_fn=_die_with_parent,
+                )
+            self.running[process.pid] = (name, process, log_path)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        return process
+
+    def log_tail(self, process: subprocess.Popen[bytes], lines: int = 15) -> str:
+        entry = self.running.get(process.pid)
+        if entry is None:
+            return ""
+        try:
+            text = entry[2].read_text(errors="replace").rstrip()
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+        """SIGTERM, wait up to `grace` seconds, then SIGKILL."""
+        if process.poll() is None:
+            try:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                name = self.running.get(process.pid, ("?",))[0]
+                progress(f"  {name} (pid {process.pid}) ignored SIGTERM for {grace:.0f} s: SIGKILL")
+                process.kill()
+                process.wait(timeout=grace)
+            except ProcessLookupError:
+                pass
+        self.running.pop(process.pid, None)
+
+    def stop_all(self) -> None:
+        for _, process, _ in reversed(list(self.running.values())):
+            self.stop(process)
+
+
+# --------------------------------------------------------------------------------------------
+# memcached
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Memcached:
+    node_id: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise ScenarioError(f"{what} exited with status {process.returncode} before accepting on port {port}")
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise ScenarioError(f"{what} did not accept connections on port {port} within {timeout:.0f} s") from None
+            time.sleep(0.05)
+
+
+def memcached_command(port: int, command: str, terminator: bytes, timeout: float = 5.0) -> str:
+    """Sends one text-protocol command and reads up to (and including) `terminator`."""
+    with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
+        s.sendall(command.encode() + b"\r\n")
+        data = b""
+        while not data.endswith(terminator):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode(errors="replace")
+
+
+def flush_memcached(port: int) -> None:
+    reply = memcached_command(port, "flush_all", b"\r\n")
+    if reply.strip() != "OK":
+        raise ScenarioError(f"memcached on port {port} answered {reply.strip()!r} to flush_all")
+
+
+def memcached_stats(port: int) -> dict[str, int]:
+    stats: dict[str, int] = {}
+    for line in memcached_command(port, "stats", b"END\r\n").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "STAT" and parts[2].isdigit():
+            stats[parts[1]] = int(parts[2])
+    return stats
+
+
+def store_counters(nodes: Sequence[Memcached]) -> dict[str, int]:
+    totals = dict.fromkeys(STORE_COUNTERS, 0)
+    for node in nodes:
+        stats = memcached_stats(node.port)
+        for name in STORE_COUNTERS:
+            totals[name] += stats.get(name, 0)
+    return totals
+
+
+def memcached_argv(binary: str, port: int) -> list[str]:
+    argv = [binary, "-l", LOOPBACK, "-p", str(port), "-U", "0", "-m", "256", "-t", "1"]
+    if os.geteuid() == 0:
+        argv += ["-u", "root"]  # memcached refuses to run as root without it
+    return argv
+
+
+def start_memcached(processes: Processes, binary: str, cpu: int | None, timeout: float) -> list[Memcached]:
+    nodes = []
+    for node_id, port in zip(("m1", "m2"), free_ports(2)):
+        process = processes.start(f"memcached-{node_id}", pinned(memcached_argv(binary, port), cpu))
+        wait_for_port(port, process, timeout, f"memcached {node_id}")
+        nodes.append(Memcached(node_id, port, process))
+        progress(f"memcached {node_id} on {LOOPBACK}:{port} (pid {process.pid})")
+    return nodes
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP client (session creation and probes)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header_values(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name.lower()]
+
+
+class HttpClient:
+    """One keep-alive connection; reconnects once when the server closed it."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.port = port
+        self.timeout = timeout
+        self.connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> Reply:
+        for attempt in (1, 2):
+            try:
+                self.connection.request(method, path, body=body, headers=headers or {})
+                response = self.connection.getresponse()
+                return Reply(response.status, response.getheaders(), response.read())
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, http.client.CannotSendRequest):
+                self.connection.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def wait_for_health(port: int, process: subprocess.Popen[bytes], timeout: float, what: str, processes: Processes) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = processes.log_tail(process)
+            raise ScenarioError(f"{what} exited with status {process.returncode} before answering /health"
+                                + (f"\nits output ends with:\n{tail}" if tail else ""))
+        client = HttpClient(port, timeout=2)
+        try:
+            reply = client.request("GET", "/health")
+            if reply.status == 200:
+                return
+            last = f"status {reply.status}"
+        except OSError as error:
+            last = str(error)
+        finally:
+            client.close()
+        time.sleep(0.1)
+    raise ScenarioError(f"{what} did not answer GET /health with 200 within {timeout:.0f} s (last: {last})")
+
+
+def session_cookie(set_cookie_values: list[str], preferred_name: str = "SESSIONID") -> str | None:
+    """`name=value` of the session cookie among Set-Cookie headers: the one named
+    `preferred_name`, else the only one; None when no cookie was set."""
+    pairs = [value.split(";", 1)[0].strip() for value in set_cookie_values]
+    pairs = [pair for pair in pairs if "=" in pair and pair.split("=", 1)[1]]
+    named = [pair for pair in pairs if pair.split("=", 1)[0] == preferred_name]
+    if named:
+        return named[-1]
+    return pairs[0] if len(pairs) == 1 else None
+
+
+COOKIE_OCTETS = re.compile(r"^[!#-+\--:<-\[\]-~]+$")  # RFC 6265 cookie-octet: safe in a Lua string
+
+
+def create_sessions(port: int, count: int) -> list[str]:
+    """`count` distinct sessions by GET /myapp/; returns their `name=value` cookies."""
+    client = HttpClient(port)
+    cookies: list[str] = []
+    try:
+        for index in range(count):
+            reply = client.request("GET", "/myapp/", {"Accept": "application/json"})
+            if reply.status != 200:
+                raise ScenarioError(f"creating session {index + 1}: GET /myapp/ answered {reply.status}: {reply.body[:200]!r}")
+            cookie = session_cookie(reply.header_values("Set-Cookie"))
+            if cookie is None:
+                raise ScenarioError(f"creating session {index + 1}: GET /myapp/ without a cookie set no session cookie "
+                                    f"(Set-Cookie: {reply.header_values('Set-Cookie')})")
+            name, value = cookie.split("=", 1)
+            if not COOKIE_OCTETS.match(name) or not COOKIE_OCTETS.match(value):
+                raise ScenarioError(f"unexpected characters in the session cookie {cookie!r}")
+            cookies.append(cookie)
+    finally:
+        client.close()
+    if len(set(cookies)) != len(cookies):
+        raise ScenarioError(f"only {len(set(cookies))} of {len(cookies)} session cookies are distinct")
+    return cookies
+
+
+def choose_read_path(port: int, cookies: list[str], scenario: Scenario, notes: list[str]) -> str:
+    """sticky-read reads `visits` (set by GET /myapp/); when that attribute is not readable,
+    sets `name` = "x" in every session and reads that instead."""
+    client = HttpClient(port)
+    try:
+        first = {"Cookie": cookies[0], "Accept": "application/json"}
+        reply = client.request("GET", scenario.path, first)
+        if reply.status == 200:
+            return scenario.path
+        if reply.status != 404:
+            raise ScenarioError(f"GET {scenario.path} answered {reply.status}: {reply.body[:200]!r}")
+        fallback = "/myapp/attributes/name"
+        notes.append(f"GET {scenario.path} answered 404, so every session got attribute `name` and {fallback} is read")
+        for cookie in cookies:
+            put = client.request("PUT", fallback, {"Cookie": cookie, "Content-Type": "text/plain"}, b"x")
+            if put.status not in (200, 204):
+                raise ScenarioError(f"PUT {fallback} answered {put.status}: {put.body[:200]!r}")
+        check = client.request("GET", fallback, first)
+        if check.status != 200:
+            raise ScenarioError(f"GET {fallback} answered {check.status} after PUT")
+        return fallback
+    finally:
+        client.close()
+
+
+def random_part(session_id: str) -> str:
+    return session_id.split("-", 1)[0]
+
+
+def probe(port: int, path: str, cookie: str, scenario: Scenario, notes: list[str]) -> None:
+    """One request as wrk will send it: must be 2xx; the session must be recognized (same id,
+    and no new cookie from a single server). Problems become notes, not failures."""
+    client = HttpClient(port)
+    try:
+        reply = client.request("GET", path, {"Cookie": cookie, "Accept": "application/json"})
+    finally:
+        client.close()
+    if not 200 <= reply.status < 300:
+        raise ScenarioError(f"probe GET {path} with a session cookie answered {reply.status}: {reply.body[:200]!r}")
+    sent_value = cookie.split("=", 1)[1]
+    if reply.header_values("Content-Type") and "json" in reply.header_values("Content-Type")[0]:
+        try:
+            served_id = str(json.loads(reply.body).get("sessionId", ""))
+        except (ValueError, AttributeError):
+            served_id = ""
+        if served_id and random_part(served_id) != random_part(sent_value):
+            notes.append(f"the session was not recognized: cookie {sent_value}, served {served_id}")
+    new_cookie = session_cookie(reply.header_values("Set-Cookie"))
+    if new_cookie and not scenario.behind_nginx:
+        notes.append(f"a request with a valid session cookie got Set-Cookie {new_cookie} (expected none)")
+
+
+# --------------------------------------------------------------------------------------------
+# wrk
+# --------------------------------------------------------------------------------------------
+
+
+def lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def wrk_script(header: str, values: Sequence[str]) -> str:
+    """A wrk script whose every request carries the next of `values` in header `header`."""
+    if not values:
+        raise ValueError("wrk_script needs at least one value")
+    table = ",\n".join(f"  {lua_string(value)}" for value in values)
+    return f"""-- generated by Benchmarks/http/run.py: request k carries value k mod {len(values)}
+local header = {lua_string(header)}
+local values = {{
+{table}
+}}
+local count = #values
+local next_index = 0
+
+wrk.headers["Accept"] = "application/json"
+
+function request()
+  next_index = next_index % count + 1
+  wrk.headers[header] = values[next_index]
+  return wrk.format(nil, nil, wrk.headers)
+end
+"""
+
+
+def shuffled(values: Sequence[str], seed: int = 4) -> list[str]:
+    """`values` in a random but reproducible order."""
+    result = list(values)
+    random.Random(seed).shuffle(result)
+    return result
+
+
+def baseline_values(count: int, like: str = "SESSIONID=" + "0" * 32 + "-m2.A") -> list[str]:
+    """Dummy header values as long as real session cookies: the baseline's wrk does the same work."""
+    return [f"{like[:-6]}{index:06d}" for index in range(count)]
+
+
+TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def time_to_ms(text: str) -> float:
+    """wrk's time format (`812.00us`, `1.23ms`, `2.00s`, `1.50m`) in milliseconds."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*(us|ms|s|m|h)\s*", text)
+    if not match:
+        raise ValueError(f"not a wrk time: {text!r}")
+    return float(match.group(1)) * TIME_UNITS_MS[match.group(2)]
+
+
+METRIC_SUFFIXES = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9}
+
+
+def parse_wrk_output(text: str) -> WrkResult:
+    """Requests/sec, request count, p50/p99 (needs --latency) and errors from wrk's report."""
+    rate = re.search(r"^Requests/sec:\s+([0-9.]+)([kMG]?)\s*$", text, re.MULTILINE)
+    total = re.search(r"^\s*(\d+) requests in ", text, re.MULTILINE)
+    if not rate or not total:
+        raise ValueError("no `Requests/sec` / `N requests in` in wrk's output:\n" + text.strip())
+    percentiles = {
+        match.group(1): time_to_ms(match.group(2))
+        for match in re.finditer(r"^\s*(50|75|90|99)%\s+([0-9.]+\s*(?:us|ms|s|m|h))\s*$", text, re.MULTILINE)
+    }
+    result = WrkResult(
+        requests_per_sec=float(rate.group(1)) * METRIC_SUFFIXES[rate.group(2)],
+        requests=int(total.group(1)),
+        p50_ms=percentiles.get("50"),
+        p99_ms=percentiles.get("99"),
+    )
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if non_2xx:
+        result.non_2xx_3xx = int(non_2xx.group(1))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if socket_errors:
+        result.socket_errors = dict(zip(("connect", "read", "write", "timeout"), map(int, socket_errors.groups())))
+    return result
+
+
+def wrk_argv(config: Config, url: str, script: Path, seconds: int) -> list[str]:
+    argv = [config.wrk, "-t", "1", "-c", str(config.connections), "-d", f"{seconds}s", "--latency", "-s", str(script), url]
+    return pinned(argv, WRK_CPU if config.pin else None)
+
+
+def run_wrk(argv: list[str], seconds: int, verbose: bool = False) -> str:
+    """Runs wrk to completion (bounded: killed `seconds` + 30 s after start); returns stdout."""
+    if verbose:
+        progress(f"  $ {' '.join(argv)}")
+    try:
+        completed = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ScenarioError(f"wrk did not finish within {seconds + 30} s") from None
+    if completed.returncode != 0:
+        raise ScenarioError(f"wrk exited with status {completed.returncode}: {(completed.stderr or completed.stdout).strip()}")
+    return completed.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# msm and nginx
+# --------------------------------------------------------------------------------------------
+
+
+def serve_help(msm: Path) -> str:
+    try:
+        completed = subprocess.run([str(msm), "serve", "--help"], capture_output=True, text=True, timeout=20,
+                                   stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise SetupError(f"`{msm} serve --help` did not finish within 20 s") from None
+    text = completed.stdout + completed.stderr
+    if completed.returncode != 0 or "--memcached-nodes" not in text:
+        raise SetupError(f"`{msm} serve --help` failed (status {completed.returncode}):\n{text.strip()}")
+    return text
+
+
+USED_SERVE_FLAGS = ("--host", "--port", "--route", "--memcached-nodes", "--failover-nodes", "--sticky",
+                    "--non-sticky", "--locking-mode")
+
+
+def missing_serve_flags(help_text: str) -> list[str]:
+    return [flag for flag in USED_SERVE_FLAGS if not re.search(re.escape(flag) + r"(?![\w-])", help_text)]
+
+
+def serve_argv(msm: Path, port: int, route: str, nodes: Sequence[Memcached], scenario: Scenario,
+               log_level: bool, cpu: int | None) -> list[str]:
+    node_list = ",".join(f"{node.node_id}:{LOOPBACK}:{node.port}" for node in nodes)
+    argv = [str(msm), "serve", "--host", LOOPBACK, "--port", str(port), "--route", route,
+            "--memcached-nodes", node_list, "--failover-nodes", "m1", *scenario.serve_args]
+    if log_level:
+        argv += ["--log-level", "warning"]
+    return pinned(argv, cpu)
+
+
+def clean_environment() -> dict[str, str]:
+    """This environment without MSM_* variables, which would change what `msm serve` does."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("MSM_")}
+
+
+def nginx_config(temp_dir: Path, listen_port: int, upstream_ports: Sequence[int], connections: int,
+                 as_root: bool | None = None) -> str:
+    """nginx round robin over `upstream_ports` with upstream keep-alive; every path in temp_dir."""
+    as_root = os.geteuid() == 0 if as_root is None else as_root
+    servers = "\n".join(f"        server {LOOPBACK}:{port};" for port in upstream_ports)
+    keepalive = max(64, connections)  # idle upstream connections kept: one per wrk connection
+    user = "user root;\n" if as_root else ""  # workers otherwise run as nobody: no access to temp_dir
+    return f"""# generated by Benchmarks/http/run.py
+daemon off;
+master_process on;
+{user}worker_processes 1;
+pid {temp_dir}/nginx.pid;
+error_log {temp_dir}/nginx-error.log warn;
+
+events {{
+    worker_connections 4096;
+}}
+
+http {{
+    access_log off;
+    client_body_temp_path {temp_dir}/nginx-client-body;
+    proxy_temp_path {temp_dir}/nginx-proxy;
+    fastcgi_temp_path {temp_dir}/nginx-fastcgi;
+    uwsgi_temp_path {temp_dir}/nginx-uwsgi;
+    scgi_temp_path {temp_dir}/nginx-scgi;
+    keepalive_requests 1000000;   # wrk's connections stay open for the whole run
+
+    upstream msm {{
+{servers}
+        keepalive {keepalive};
+        keepalive_requests 1000000;
+    }}
+
+    server {{
+        listen {LOOPBACK}:{listen_port};
+        location / {{
+            proxy_pass http://msm;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_argv(nginx: str, temp_dir: Path, config_path: Path, test_only: bool = False) -> list[str]:
+    argv = [nginx, "-p", f"{temp_dir}/", "-c", str(config_path), "-e", str(temp_dir / "nginx-error.log")]
+    return argv + ["-t", "-q"] if test_only else argv
+
+
+def check_nginx_config(nginx: str, temp_dir: Path, config_path: Path) -> None:
+    completed = subprocess.run(nginx_argv(nginx, temp_dir, config_path, test_only=True), capture_output=True,
+                               text=True, timeout=20, stdin=subprocess.DEVNULL)
+    if completed.returncode != 0:
+        raise ScenarioError(f"nginx -t rejected the generated config {config_path}:\n{completed.stderr.strip()}")
+
+
+# --------------------------------------------------------------------------------------------
+# Running scenarios
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    config: Config
+    processes: Processes
+    temp_dir: Path
+    nodes: list[Memcached]
+    serve_has_log_level: bool
+
+
+def start_servers(bench: Bench, scenario: Scenario, result: ScenarioResult,
+                  started: list[subprocess.Popen[bytes]]) -> int:
+    """Starts the scenario's msm servers (and nginx), appending each to `started` at once (so
+    a failure half-way still stops what runs); returns the port wrk targets."""
+    config = bench.config
+    cpu = SERVER_CPU if config.pin else None
+    ports = free_ports(len(scenario.routes) + (1 if scenario.behind_nginx else 0))
+    for route, port in zip(scenario.routes, ports):
+        argv = serve_argv(config.msm, port, route, bench.nodes, scenario, bench.serve_has_log_level, cpu)
+        result.commands.append(" ".join(argv))
+        process = bench.processes.start(f"{scenario.name}-msm-{route}", argv, env=clean_environment())
+        started.append(process)
+        wait_for_health(port, process, config.startup_timeout, f"msm serve (route {route})", bench.processes)
+        progress(f"{scenario.name}: msm serve route {route} on :{port} (pid {process.pid}) {' '.join(scenario.serve_args)}")
+    if not scenario.behind_nginx:
+        return ports[0]
+
+    assert config.nginx is not None
+    listen_port = ports[-1]
+    nginx_dir = bench.temp_dir / f"nginx-{scenario.name}"
+    nginx_dir.mkdir()
+    config_path = nginx_dir / "nginx.conf"
+    config_path.write_text(nginx_config(nginx_dir, listen_port, ports[:-1], config.connections))
+    check_nginx_config(config.nginx, nginx_dir, config_path)
+    argv = pinned(nginx_argv(config.nginx, nginx_dir, config_path), cpu)
+    result.commands.append(" ".join(argv))
+    process = bench.processes.start(f"{scenario.name}-nginx", argv)
+    started.append(process)
+    wait_for_health(listen_port, process, config.startup_timeout, "nginx", bench.processes)
+    progress(f"{scenario.name}: nginx on :{listen_port} (pid {process.pid}) -> {', '.join(map(str, ports[:-1]))}")
+    return listen_port
+
+
+def measure(bench: Bench, scenario: Scenario, port: int, path: str, header: str, values: list[str],
+            result: ScenarioResult) -> None:
+    config = bench.config
+    script = bench.temp_dir / f"{scenario.name}.lua"
+    script.write_text(wrk_script(header, values))
+    url = f"http://{LOOPBACK}:{port}{path}"
+    if config.warmup:
+        progress(f"{scenario.name}: warm-up {config.warmup} s")
+        run_wrk(wrk_argv(config, url, script, config.warmup), config.warmup, config.verbose)
+    before = store_counters(bench.nodes)
+    argv = wrk_argv(config, url, script, config.duration)
+    result.commands.append(" ".join(argv))
+    progress(f"{scenario.name}: wrk {config.connections} connections, {config.duration} s, GET {path}")
+    output = run_wrk(argv, config.duration, config.verbose)
+    after = store_counters(bench.nodes)
+    try:
+        wrk = parse_wrk_output(output)
+    except ValueError as error:
+        raise ScenarioError(str(error)) from None
+    result.wrk = wrk
+    result.store_counters = {name: after[name] - before[name] for name in STORE_COUNTERS}
+    if wrk.requests:
+        result.store_commands_per_request = sum(result.store_counters.values()) / wrk.requests
+    progress(f"{scenario.name}: {wrk.requests_per_sec:,.0f} req/s, p50 {fmt_ms(wrk.p50_ms)} ms, p99 {fmt_ms(wrk.p99_ms)} ms, "
+             f"errors {wrk.error_summary()}, memcached commands/request {fmt_number(result.store_commands_per_request, 2)}")
+    if wrk.requests == 0:
+        raise ScenarioError("wrk completed no request")
+    if wrk.error_count > config.max_error_rate * wrk.requests:
+        raise ScenarioError(f"{wrk.error_count} of {wrk.requests} requests failed ({wrk.error_summary()}), "
+                            f"more than --max-error-rate {config.max_error_rate}")
+
+
+def run_scenario(bench: Bench, scenario: Scenario) -> ScenarioResult:
+    result = ScenarioResult(scenario=scenario.name, ok=False, path=scenario.path)
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        for node in bench.nodes:
+            flush_memcached(node.port)
+        port = start_servers(bench, scenario, result, started)
+        path = scenario.path
+        if scenario.uses_sessions:
+            progress(f"{scenario.name}: creating {bench.config.sessions} sessions")
+            cookies = create_sessions(port, bench.config.sessions)
+            if scenario.read_only:
+                path = choose_read_path(port, cookies, scenario, result.notes)
+            result.path = path
+            probe(port, path, cookies[-1], scenario, result.notes)
+            for note in result.notes:
+                progress(f"{scenario.name}: NOTE {note}")
+            # A fixed shuffle: behind nginx's strict round robin, cookies in creation order
+            # would all land on the server that created them, or all on the other one.
+            header, values = "Cookie", shuffled(cookies)
+        else:
+            header, values = "X-Bench-Id", baseline_values(bench.config.sessions)
+        measure(bench, scenario, port, path, header, values, result)
+        result.ok = True
+    except ScenarioError as error:
+        result.reason = str(error)
+        progress(f"{scenario.name}: FAILED: {error}")
+    except (OSError, http.client.HTTPException) as error:
+        result.reason = f"{type(error).__name__}: {error}"
+        progress(f"{scenario.name}: FAILED: {result.reason}")
+    finally:
+        for process in reversed(started):
+            bench.processes.stop(process)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+def fmt_number(value: float | None, decimals: int) -> str:
+    return "n/a" if value is None else f"{value:,.{decimals}f}"
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" if value < 1 else f"{value:.2f}"
+
+
+def add_ratios(results: list[ScenarioResult]) -> None:
+    baseline = next((r for r in results if r.scenario == "baseline" and r.ok and r.wrk), None)
+    if baseline is None or baseline.wrk is None or baseline.wrk.requests_per_sec <= 0:
+        return
+    for result in results:
+        if result.wrk is not None:
+            result.ratio_to_baseline = result.wrk.requests_per_sec / baseline.wrk.requests_per_sec
+
+
+def header_line(config: Config, started: dt.datetime) -> str:
+    pinning = (f"memcached, msm, nginx on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}" if config.pin else "none")
+    try:
+        msm_path = str(config.msm.relative_to(REPO_ROOT))
+    except ValueError:
+        msm_path = str(config.msm)
+    return (f"msm HTTP benchmark, {started.strftime('%Y-%m-%d %H:%M %Z')}: nproc {os.cpu_count()}, "
+            f"pinning: {pinning}; wrk -t 1 -c {config.connections}, {config.duration} s per scenario "
+            f"(+{config.warmup} s warm-up), {config.sessions} sessions; {msm_path}{git_revision()}")
+
+
+def git_revision() -> str:
+    try:
+        completed = subprocess.run(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
+                                   capture_output=True, text=True, timeout=5, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return f" at {completed.stdout.strip()}" if completed.returncode == 0 and completed.stdout.strip() else ""
+
+
+def markdown_table(results: list[ScenarioResult]) -> str:
+    lines = ["| scenario | req/s | p50 ms | p99 ms | ratio to baseline | errors |", "|---|--:|--:|--:|--:|---|"]
+    for r in results:
+        if r.wrk is None:
+            summary = r.reason.splitlines()[0].replace("|", "\\|") if r.reason else ""
+            lines.append(f"| {r.scenario} | FAILED | | | | {summary} |")
+            continue
+        errors = r.wrk.error_summary() + ("" if r.ok else " (FAILED)")
+        lines.append(f"| {r.scenario} | {r.wrk.requests_per_sec:,.0f} | {fmt_ms(r.wrk.p50_ms)} | {fmt_ms(r.wrk.p99_ms)} | "
+                     f"{fmt_number(r.ratio_to_baseline, 2)} | {errors} |")
+    return "\n".join(lines)
+
+
+def goals_line(results: list[ScenarioResult]) -> str | None:
+    parts = []
+    for r in results:
+        if r.scenario in GOALS and r.ratio_to_baseline is not None:
+            goal = GOALS[r.scenario]
+            parts.append(f"{r.scenario} {r.ratio_to_baseline:.2f} {'>=' if r.ratio_to_baseline >= goal else '<'} {goal} "
+                         f"({'met' if r.ratio_to_baseline >= goal else 'missed'})")
+    return "Goals (issue 4): " + "; ".join(parts) + "." if parts else None
+
+
+def report(config: Config, results: list[ScenarioResult], started: dt.datetime, out: TextIO) -> None:
+    print(header_line(config, started), file=out)
+    print(file=out)
+    print(markdown_table(results), file=out)
+    goals = goals_line(results)
+    if goals:
+        print(file=out)
+        print(goals, file=out)
+    for r in results:
+        for note in r.notes:
+            print(f"\nNote ({r.scenario}): {note}", file=out)
+        if not r.ok:
+            print(f"\nFAILED {r.scenario}: {r.reason}", file=out)
+
+
+def write_json(path: Path, config: Config, results: list[ScenarioResult], started: dt.datetime) -> None:
+    document: dict[str, Any] = {
+        "header": header_line(config, started),
+        "started": started.isoformat(),
+        "nproc": os.cpu_count(),
+        "pinning": config.pin,
+        "connections": config.connections,
+        "duration_seconds": config.duration,
+        "warmup_seconds": config.warmup,
+        "sessions": config.sessions,
+        "msm": str(config.msm),
+        "goals": GOALS,
+        "results": [asdict(r) for r in results],
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+
+def _raise_interrupted(signum: int, _frame: object) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+@contextmanager
+def cleanup_signals_ignored() -> Iterator[None]:
+    """While cleaning up, a second Ctrl-C must not leave processes behind."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in HANDLED_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(config: Config) -> int:
+    started = dt.datetime.now().astimezone()
+    help_text = serve_help(config.msm)
+    missing = missing_serve_flags(help_text)
+    if missing:
+        progress(f"WARNING: `msm serve --help` does not list {', '.join(missing)} (DESIGN.md's CLI contract); trying anyway")
+    has_log_level = "--log-level" in help_text
+    progress(header_line(config, started))
+
+    temp_dir = Path(tempfile.mkdtemp(prefix="msm-http-bench-"))
+    processes = Processes(temp_dir, config.verbose)
+    results: list[ScenarioResult] = []
+    try:
+        nodes = start_memcached(processes, config.memcached, SERVER_CPU if config.pin else None, config.startup_timeout)
+        bench = Bench(config, processes, temp_dir, nodes, has_log_level)
+        for scenario in config.scenarios:
+            results.append(run_scenario(bench, scenario))
+    finally:
+        with cleanup_signals_ignored():
+            processes.stop_all()
+            if config.keep_temp:
+                progress(f"kept {temp_dir} (server logs, wrk scripts, nginx config)")
+            else:
+                shutil.rmtree(temp_dir, ignore_errors=True)
+
+    add_ratios(results)
+    report(config, results, started, sys.stdout)
+    if config.json_path is not None:
+        write_json(config.json_path, config, results, started)
+        progress(f"wrote {config.json_path}")
+    failed = [r.scenario for r in results if not r.ok]
+    if failed:
+        progress(f"{len(failed)} scenario(s) failed: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    signal.signal(signal.SIGHUP, _raise_interrupted)
+    try:
+        return run(make_config(argv))
+    except SetupError as error:
+        print(f"run.py: {error}", file=sys.stderr)
+        return 2
+    except ScenarioError as error:  # memcached could not start: nothing to measure
+        print(f"run.py: {error}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Interrupted) as error:
+        print(f"run.py: interrupted ({str(error) or 'SIGINT'}); everything started was stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,490 @@
+#!/usr/bin/env python3
+"""Tests of Benchmarks/http/run.py that need no msm: arguments, wrk's output parser, the wrk
+Lua script (against a local HTTP server), the nginx config (nginx -t and a real proxy run)
+and memcached start/flush/stats/stop. Tests that need wrk, nginx or memcached are skipped
+when the program is missing.
+
+    python3 Benchmarks/http/test_run.py        # or: python3 -m unittest -v (in this folder)
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run  # noqa: E402
+
+# Real wrk 4.1.0 output, captured against `python3 -m http.server` on loopback with a Lua
+# script from run.wrk_script (rotating 5 cookies), -t 1 -c 8 -d 2s --latency.
+WRK_OK = """\
+Running 2s test @ http://127.0.0.1:40867/index.html
+  1 threads and 8 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     4.58ms    2.22ms  19.71ms   72.86%
+    Req/Sec     1.30k   135.10     1.70k    75.00%
+  Latency Distribution
+     50%    3.98ms
+     75%    6.05ms
+     90%    7.51ms
+     99%   10.80ms
+  2595 requests in 2.00s, 481.49KB read
+Requests/sec:   1296.97
+Transfer/sec:    240.65KB
+"""
+
+# The same against a path http.server answers with 404.
+WRK_NOT_FOUND = """\
+Running 2s test @ http://127.0.0.1:40867/missing
+  1 threads and 8 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     4.75ms    2.45ms  16.27ms   75.12%
+    Req/Sec     1.26k   227.17     1.70k    71.43%
+  Latency Distribution
+     50%    3.97ms
+     75%    6.27ms
+     90%    8.12ms
+     99%   12.25ms
+  2632 requests in 2.10s, 1.31MB read
+  Non-2xx or 3xx responses: 2632
+Requests/sec:   1253.21
+Transfer/sec:    636.40KB
+"""
+
+# Against a server that answers after 1.2 s or 3 s or closes the connection: socket errors and
+# latencies in seconds (note wrk's trailing blank after "s").
+WRK_SLOW = """\
+Running 4s test @ http://127.0.0.1:38669/
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.21s    10.96ms   1.24s    83.33%
+    Req/Sec    35.38     44.63   110.00     75.00%
+  Latency Distribution
+     50%    1.20s \n\
+     75%    1.21s \n\
+     90%    1.23s \n\
+     99%    1.24s \n\
+  38 requests in 4.01s, 1.48KB read
+  Socket errors: connect 0, read 13, write 0, timeout 2
+Requests/sec:      9.49
+Transfer/sec:     379.44B
+"""
+
+# What wrk prints (exit status 1) when nothing listens.
+WRK_REFUSED = "unable to connect to 127.0.0.1:38669 Connection refused\n"
+
+
+def free_port() -> int:
+    return run.free_ports(1)[0]
+
+
+class RecordingHandler(http.server.BaseHTTPRequestHandler):
+    """Keep-alive HTTP/1.1 handler that records each request's Cookie and X-Bench-Id headers."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[str | None, str | None, str | None]] = []
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        with self.lock:
+            self.seen.append((self.headers.get("Cookie"), self.headers.get("X-Bench-Id"), self.headers.get("Accept")))
+        body = b"ok\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class LocalServer:
+    """A threaded HTTP server on a free loopback port, for the length of a `with` block."""
+
+    def __init__(self) -> None:
+        RecordingHandler.seen = []
+        self.server = http.server.ThreadingHTTPServer((run.LOOPBACK, 0), RecordingHandler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LocalServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeDemoHandler(http.server.BaseHTTPRequestHandler):
+    """Just enough of msm's demo app for the session helpers: GET /myapp/ creates a session
+    (Set-Cookie) when the request has none; attributes live in `attributes`; `visits` is not
+    readable, so sticky-read must fall back to `name`."""
+
+    protocol_version = "HTTP/1.1"
+    sessions: dict[str, dict[str, str]] = {}
+    counter = 0
+
+    def session_id(self) -> str | None:
+        cookie = self.headers.get("Cookie", "")
+        return cookie.split("=", 1)[1] if cookie.startswith("SESSIONID=") else None
+
+    def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        session = self.session_id()
+        if self.path == "/myapp/":
+            headers = {"Content-Type": "application/json"}
+            if session not in self.sessions:
+                FakeDemoHandler.counter += 1
+                session = f"{FakeDemoHandler.counter:032X}-m2.A"
+                self.sessions[session] = {}
+                headers["Set-Cookie"] = f"SESSIONID={session}; Path=/; HttpOnly"
+            self.reply(200, json.dumps({"sessionId": session, "visits": 1}).encode(), headers)
+        elif self.path.startswith("/myapp/attributes/"):
+            value = self.sessions.get(session or "", {}).get(self.path.rsplit("/", 1)[1])
+            self.reply(404) if value is None else self.reply(200, value.encode())
+        else:
+            self.reply(404)
+
+    def do_PUT(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        session = self.session_id()
+        if session in self.sessions and self.path.startswith("/myapp/attributes/"):
+            self.sessions[session][self.path.rsplit("/", 1)[1]] = body.decode()
+            self.reply(204)
+        else:
+            self.reply(404)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class SessionHelperTests(unittest.TestCase):
+    def test_create_sessions_read_fallback_and_probe(self) -> None:
+        FakeDemoHandler.sessions = {}
+        server = http.server.ThreadingHTTPServer((run.LOOPBACK, 0), FakeDemoHandler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            port = server.server_address[1]
+            cookies = run.create_sessions(port, 25)
+            self.assertEqual(len(set(cookies)), 25)
+            self.assertTrue(all(c.startswith("SESSIONID=") and c.endswith("-m2.A") for c in cookies))
+            scenario = {s.name: s for s in run.SCENARIOS}["sticky-read"]
+            notes: list[str] = []
+            path = run.choose_read_path(port, cookies, scenario, notes)
+            self.assertEqual(path, "/myapp/attributes/name")
+            self.assertEqual(len(notes), 1)
+            self.assertTrue(all(attrs == {"name": "x"} for attrs in FakeDemoHandler.sessions.values()))
+            probe_notes: list[str] = []
+            run.probe(port, "/myapp/", cookies[3], {s.name: s for s in run.SCENARIOS}["sticky-write"], probe_notes)
+            self.assertEqual(probe_notes, [])
+            run.probe(port, "/myapp/", "SESSIONID=UNKNOWN-m2.A", scenario, probe_notes)
+            self.assertEqual(len(probe_notes), 2)  # another id served, and a new cookie set
+            with self.assertRaises(run.ScenarioError):
+                run.probe(port, "/nowhere", cookies[0], scenario, [])
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+class ArgumentTests(unittest.TestCase):
+    def test_defaults(self) -> None:
+        args = run.build_parser().parse_args([])
+        self.assertEqual(args.connections, 64)
+        self.assertEqual(args.duration, 5)
+        self.assertEqual(args.sessions, 1000)
+        self.assertEqual(args.warmup, 1)
+        self.assertIsNone(args.pin)
+        self.assertIsNone(args.json_path)
+        self.assertEqual([s.name for s in args.scenarios], list(run.SCENARIO_NAMES))
+
+    def test_scenario_subset_keeps_canonical_order(self) -> None:
+        args = run.build_parser().parse_args(["--scenarios", "sticky-write, baseline,sticky-write"])
+        self.assertEqual([s.name for s in args.scenarios], ["baseline", "sticky-write"])
+
+    def test_rejects_unknown_scenario_and_bad_numbers(self) -> None:
+        for argv in (["--scenarios", "baseline,nope"], ["--scenarios", ""], ["--connections", "0"],
+                     ["--duration", "abc"], ["--sessions", "-5"]):
+            with self.subTest(argv=argv), self.assertRaises(SystemExit), open(os.devnull, "w") as devnull:
+                stderr, sys.stderr = sys.stderr, devnull
+                try:
+                    run.build_parser().parse_args(argv)
+                finally:
+                    sys.stderr = stderr
+
+    def test_flags(self) -> None:
+        args = run.build_parser().parse_args(["-c", "8", "-d", "2", "--warmup", "0", "-n", "10", "--no-pin",
+                                              "--json", "/tmp/x.json", "--msm", "bin/msm"])
+        self.assertEqual((args.connections, args.duration, args.warmup, args.sessions, args.pin),
+                         (8, 2, 0, 10, False))
+        self.assertEqual(args.json_path, Path("/tmp/x.json"))
+        self.assertEqual(args.msm, Path("bin/msm"))
+
+    def test_scenario_table(self) -> None:
+        self.assertEqual(run.SCENARIO_NAMES, ("baseline", "sticky-read", "sticky-write", "nonsticky-write",
+                                              "nonsticky-locking-all", "nginx-2-servers"))
+        by_name = {s.name: s for s in run.SCENARIOS}
+        self.assertFalse(by_name["baseline"].uses_sessions)
+        self.assertEqual(by_name["nonsticky-locking-all"].serve_args, ("--non-sticky", "--locking-mode", "all"))
+        self.assertTrue(by_name["nginx-2-servers"].behind_nginx)
+        self.assertEqual(by_name["nginx-2-servers"].routes, ("A", "B"))
+
+    def test_missing_msm_says_how_to_build(self) -> None:
+        with self.assertRaises(run.SetupError) as caught:
+            run.find_msm(Path("/nonexistent/msm"))
+        self.assertIn("swift build -c release --product msm", str(caught.exception))
+
+    def test_explicit_msm(self) -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            binary = Path(directory) / "msm"
+            binary.write_text("#!/bin/sh\n")
+            binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+            self.assertEqual(run.find_msm(binary), binary)
+
+    def test_missing_tool_names_the_package(self) -> None:
+        with self.assertRaises(run.SetupError) as caught:
+            run.find_tool("no-such-tool-xyz", "some-debian-package")
+        self.assertIn("some-debian-package", str(caught.exception))
+
+    def test_serve_argv(self) -> None:
+        nodes = [run.Memcached("m1", 1111, None), run.Memcached("m2", 2222, None)]  # type: ignore[arg-type]
+        scenario = {s.name: s for s in run.SCENARIOS}["nonsticky-write"]
+        argv = run.serve_argv(Path("/bin/msm"), 8081, "A", nodes, scenario, log_level=True, cpu=0)
+        self.assertEqual(argv, ["taskset", "-c", "0", "/bin/msm", "serve", "--host", "127.0.0.1", "--port", "8081",
+                                "--route", "A", "--memcached-nodes", "m1:127.0.0.1:1111,m2:127.0.0.1:2222",
+                                "--failover-nodes", "m1", "--non-sticky", "--locking-mode", "none",
+                                "--log-level", "warning"])
+
+    def test_missing_serve_flags(self) -> None:
+        self.assertEqual(run.missing_serve_flags(" ".join(run.USED_SERVE_FLAGS)), [])
+        self.assertEqual(run.missing_serve_flags("--host --port --route --memcached-nodes --failover-nodes "
+                                                 "--sticky/--no-sticky --locking-mode"), ["--non-sticky"])
+
+
+class WrkParserTests(unittest.TestCase):
+    def test_ok(self) -> None:
+        result = run.parse_wrk_output(WRK_OK)
+        self.assertEqual(result.requests_per_sec, 1296.97)
+        self.assertEqual(result.requests, 2595)
+        self.assertEqual(result.p50_ms, 3.98)
+        self.assertEqual(result.p99_ms, 10.80)
+        self.assertEqual(result.error_count, 0)
+        self.assertEqual(result.error_summary(), "0")
+
+    def test_non_2xx(self) -> None:
+        result = run.parse_wrk_output(WRK_NOT_FOUND)
+        self.assertEqual(result.non_2xx_3xx, 2632)
+        self.assertEqual(result.error_count, 2632)
+        self.assertEqual(result.error_summary(), "non-2xx 2632")
+
+    def test_socket_errors_and_seconds(self) -> None:
+        result = run.parse_wrk_output(WRK_SLOW)
+        self.assertEqual(result.requests, 38)
+        self.assertAlmostEqual(result.p50_ms or 0, 1200.0)
+        self.assertAlmostEqual(result.p99_ms or 0, 1240.0)
+        self.assertEqual(result.socket_errors, {"connect": 0, "read": 13, "write": 0, "timeout": 2})
+        self.assertEqual(result.error_summary(), "read 13, timeout 2")
+
+    def test_no_report(self) -> None:
+        with self.assertRaises(ValueError):
+            run.parse_wrk_output(WRK_REFUSED)
+
+    def test_without_latency_distribution(self) -> None:
+        text = "\n".join(line for line in WRK_OK.splitlines() if "%" not in line or "Stdev" in line)
+        result = run.parse_wrk_output(text)
+        self.assertIsNone(result.p50_ms)
+        self.assertEqual(result.requests, 2595)
+
+    def test_time_units(self) -> None:
+        self.assertAlmostEqual(run.time_to_ms("812.00us"), 0.812)
+        self.assertAlmostEqual(run.time_to_ms("1.23ms"), 1.23)
+        self.assertAlmostEqual(run.time_to_ms("2.00s "), 2000.0)
+        self.assertAlmostEqual(run.time_to_ms("1.50m"), 90_000.0)
+        with self.assertRaises(ValueError):
+            run.time_to_ms("3 parsecs")
+
+    def test_rate_with_suffix(self) -> None:
+        self.assertEqual(run.parse_wrk_output(WRK_OK.replace("1296.97", "12.50k")).requests_per_sec, 12_500.0)
+
+
+class LuaScriptTests(unittest.TestCase):
+    def test_lua_string_escapes(self) -> None:
+        self.assertEqual(run.lua_string('a"b\\c'), '"a\\"b\\\\c"')
+
+    def test_shuffled_is_a_reproducible_permutation(self) -> None:
+        values = [str(i) for i in range(100)]
+        self.assertEqual(sorted(run.shuffled(values), key=int), values)
+        self.assertEqual(run.shuffled(values), run.shuffled(values))
+        self.assertNotEqual(run.shuffled(values), values)
+
+    def test_baseline_values_look_like_cookies(self) -> None:
+        values = run.baseline_values(3)
+        self.assertEqual(len(set(values)), 3)
+        self.assertEqual({len(v) for v in values}, {len("SESSIONID=" + "0" * 32 + "-m2.A")})
+
+    @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
+    def test_wrk_rotates_cookies(self) -> None:
+        cookies = [f"SESSIONID={index:032X}-m2.A" for index in range(7)]
+        self._run_wrk("Cookie", cookies, connections=1)
+        seen = [cookie for cookie, _, _ in RecordingHandler.seen]
+        self.assertGreater(len(seen), 2 * len(cookies))
+        # One connection: requests arrive in the order wrk made them, strictly round robin (wrk
+        # calls request() once more before the run, so the first value seen may be the second).
+        start = cookies.index(seen[0])
+        self.assertEqual(seen, [cookies[(start + i) % len(cookies)] for i in range(len(seen))])
+        self.assertTrue(all(accept == "application/json" for _, _, accept in RecordingHandler.seen))
+
+    @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
+    def test_wrk_baseline_header_and_many_connections(self) -> None:
+        values = run.baseline_values(50)
+        output = self._run_wrk("X-Bench-Id", values, connections=8)
+        self.assertEqual({cookie for cookie, _, _ in RecordingHandler.seen}, {None})
+        self.assertEqual({value for _, value, _ in RecordingHandler.seen}, set(values))
+        result = run.parse_wrk_output(output)
+        self.assertEqual(result.error_count, 0)
+        self.assertIsNotNone(result.p99_ms)
+
+    def _run_wrk(self, header: str, values: list[str], connections: int) -> str:
+        with tempfile.TemporaryDirectory() as directory, LocalServer() as server:
+            script = Path(directory) / "rotate.lua"
+            script.write_text(run.wrk_script(header, values))
+            argv = [shutil.which("wrk") or "wrk", "-t", "1", "-c", str(connections), "-d", "1s", "--latency",
+                    "-s", str(script), f"http://{run.LOOPBACK}:{server.port}/myapp/"]
+            return run.run_wrk(argv, 1)
+
+
+@unittest.skipUnless(os.path.exists("/usr/sbin/nginx") or shutil.which("nginx"), "nginx not installed")
+class NginxTests(unittest.TestCase):
+    def test_config_passes_nginx_t(self) -> None:
+        nginx = run.find_tool("nginx", "nginx")
+        with tempfile.TemporaryDirectory() as directory:
+            temp = Path(directory)
+            config = temp / "nginx.conf"
+            config.write_text(run.nginx_config(temp, free_port(), [free_port(), free_port()], 64))
+            run.check_nginx_config(nginx, temp, config)  # raises with nginx's message when rejected
+
+    def test_config_contents(self) -> None:
+        text = run.nginx_config(Path("/tmp/x"), 8080, [8081, 8082], 64, as_root=False)
+        for expected in ("daemon off;", "worker_processes 1;", "keepalive 64;", "proxy_http_version 1.1;",
+                         'proxy_set_header Connection "";', "access_log off;", "pid /tmp/x/nginx.pid;",
+                         "server 127.0.0.1:8081;", "server 127.0.0.1:8082;", "listen 127.0.0.1:8080;"):
+            self.assertIn(expected, text)
+        self.assertNotIn("user root;", text)
+        self.assertIn("user root;", run.nginx_config(Path("/tmp/x"), 8080, [8081], 64, as_root=True))
+        self.assertIn("keepalive 200;", run.nginx_config(Path("/tmp/x"), 8080, [8081], 200, as_root=False))
+
+    def test_nginx_proxies_round_robin_and_stops(self) -> None:
+        nginx = run.find_tool("nginx", "nginx")
+        with tempfile.TemporaryDirectory() as directory, LocalServer() as first, LocalServer() as second:
+            temp = Path(directory)
+            listen = free_port()
+            config = temp / "nginx.conf"
+            config.write_text(run.nginx_config(temp, listen, [first.port, second.port], 64))
+            processes = run.Processes(temp, verbose=False)
+            try:
+                process = processes.start("nginx", run.nginx_argv(nginx, temp, config))
+                run.wait_for_health(listen, process, 10, "nginx", processes)
+                client = run.HttpClient(listen)
+                try:
+                    replies = [client.request("GET", "/myapp/", {"Cookie": f"SESSIONID={i}"}) for i in range(4)]
+                finally:
+                    client.close()
+                self.assertEqual([r.status for r in replies], [200] * 4)
+            finally:
+                processes.stop_all()
+            self.assertIsNotNone(process.poll())
+            self.assertEqual(processes.running, {})
+
+
+@unittest.skipUnless(shutil.which("memcached") or os.path.exists("/usr/bin/memcached"), "memcached not installed")
+class MemcachedTests(unittest.TestCase):
+    def test_start_flush_stats_stop(self) -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            processes = run.Processes(Path(directory), verbose=False)
+            try:
+                nodes = run.start_memcached(processes, run.find_tool("memcached", "memcached"), None, 10)
+                self.assertEqual([n.node_id for n in nodes], ["m1", "m2"])
+                self.assertNotEqual(nodes[0].port, nodes[1].port)
+                port = nodes[0].port
+                self.assertEqual(run.memcached_command(port, "set k 0 0 1\r\nx", b"\r\n").strip(), "STORED")
+                self.assertIn("VALUE k", run.memcached_command(port, "get k", b"END\r\n"))
+                before = run.store_counters(nodes)
+                run.memcached_command(port, "get k", b"END\r\n")
+                run.memcached_command(nodes[1].port, "ms k2 1\r\ny", b"\r\n")
+                after = run.store_counters(nodes)
+                self.assertEqual(after["cmd_get"] - before["cmd_get"], 1)
+                self.assertEqual(after["cmd_set"] - before["cmd_set"], 1)
+                run.flush_memcached(port)
+                self.assertEqual(run.memcached_command(port, "get k", b"END\r\n").strip(), "END")
+                self.assertEqual(run.memcached_stats(port)["cmd_flush"], 1)
+            finally:
+                processes.stop_all()
+            self.assertTrue(all(node.process.poll() is not None for node in nodes))
+            with self.assertRaises(OSError):
+                socket.create_connection((run.LOOPBACK, port), timeout=1).close()
+
+    def test_argv(self) -> None:
+        argv = run.memcached_argv("/usr/bin/memcached", 11211)
+        self.assertEqual(argv[:10], ["/usr/bin/memcached", "-l", "127.0.0.1", "-p", "11211", "-U", "0", "-m", "256", "-t"])
+        self.assertEqual(argv[-2:] == ["-u", "root"], os.geteuid() == 0)
+
+
+class OutputTests(unittest.TestCase):
+    def results(self) -> list[run.ScenarioResult]:
+        base = run.ScenarioResult("baseline", True, wrk=run.WrkResult(40_000.0, 200_000, 1.5, 3.25))
+        read = run.ScenarioResult("sticky-read", True, wrk=run.WrkResult(38_000.0, 190_000, 1.6, 0.5))
+        write = run.ScenarioResult("sticky-write", False, reason="3000 of 100000 requests failed",
+                                   wrk=run.WrkResult(20_000.0, 100_000, 3.0, 9.0, non_2xx_3xx=3000))
+        broken = run.ScenarioResult("nonsticky-write", False, reason="msm serve (route A) exited with status 1\nmore")
+        return [base, read, write, broken]
+
+    def test_table(self) -> None:
+        results = self.results()
+        run.add_ratios(results)
+        table = run.markdown_table(results).splitlines()
+        self.assertEqual(table[0], "| scenario | req/s | p50 ms | p99 ms | ratio to baseline | errors |")
+        self.assertEqual(table[2], "| baseline | 40,000 | 1.50 | 3.25 | 1.00 | 0 |")
+        self.assertEqual(table[3], "| sticky-read | 38,000 | 1.60 | 0.500 | 0.95 | 0 |")
+        self.assertEqual(table[4], "| sticky-write | 20,000 | 3.00 | 9.00 | 0.50 | non-2xx 3000 (FAILED) |")
+        self.assertEqual(table[5], "| nonsticky-write | FAILED | | | | msm serve (route A) exited with status 1 |")
+
+    def test_goals(self) -> None:
+        results = self.results()
+        run.add_ratios(results)
+        self.assertEqual(run.goals_line(results),
+                         "Goals (issue 4): sticky-read 0.95 >= 0.9 (met); sticky-write 0.50 < 0.65 (missed).")
+
+    def test_no_baseline_no_ratio(self) -> None:
+        results = self.results()[1:]
+        run.add_ratios(results)
+        self.assertIsNone(results[0].ratio_to_baseline)
+        self.assertIn("| n/a |", run.markdown_table(results))
+
+    def test_session_cookie(self) -> None:
+        self.assertEqual(run.session_cookie(["SESSIONID=ABC-m1.A; Path=/; HttpOnly"]), "SESSIONID=ABC-m1.A")
+        self.assertEqual(run.session_cookie(["other=1; Path=/", "SESSIONID=X-m2; Path=/"]), "SESSIONID=X-m2")
+        self.assertEqual(run.session_cookie(["JSESSIONID=Y-m2.B; Path=/"]), "JSESSIONID=Y-m2.B")
+        self.assertIsNone(run.session_cookie([]))
+        self.assertIsNone(run.session_cookie(["SESSIONID=; Max-Age=0; Path=/"]))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

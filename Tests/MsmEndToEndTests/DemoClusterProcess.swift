@@ -1,0 +1,88 @@
+import Foundation
+import MemcachedTestSupport
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `msm demo` run as a real process on free ports: nginx, two `msm serve`, two memcached.
+/// Commands (`stop m2`...) go to its standard input, as a person would type them.
+final class DemoClusterProcess: Sendable {
+    let nginxPort: Int
+    let appPorts: [Int]
+    let memcachedPorts: [Int]
+    private let process: Process
+    private let input: FileHandle
+    private let output = OutputBuffer()
+
+    static var msmBinary: String {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("msm").path
+    }
+
+    init(arguments: [String] = []) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.msmBinary) else {
+            throw TestServerError("\(Self.msmBinary) is missing: build it first (`make test` does: swift build --build-tests builds every product)")
+        }
+        let ports = try (0..<5).map { _ in try FreeLoopbackPort.allocate() }
+        nginxPort = ports[0]
+        appPorts = [ports[1], ports[2]]
+        memcachedPorts = [ports[3], ports[4]]
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.msmBinary)
+        process.arguments = [
+            "demo", "--port", "\(nginxPort)", "--app-ports", "\(appPorts[0]),\(appPorts[1])",
+            "--memcached-ports", "\(memcachedPorts[0]),\(memcachedPorts[1])",
+        ] + arguments
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stdout
+        input = stdin.fileHandleForWriting
+        let output = self.output
+        stdout.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
+            output.append(String(decoding: data, as: UTF8.self))
+        }
+        try process.run()
+    }
+
+    var log: String { output.text }
+
+    /// Waits until the demo printed `text` (after `since` characters of output).
+    func waitFor(_ text: String, since offset: Int = 0, timeout: Duration = .seconds(60)) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while !log.dropFirst(offset).contains(text) {
+            guard process.isRunning else { throw TestServerError("msm demo exited:\n\(log)") }
+            guard clock.now < deadline else { throw TestServerError("msm demo did not print \"\(text)\":\n\(log)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Types a command and waits for its confirmation line.
+    func command(_ line: String, expect confirmation: String) async throws {
+        let offset = log.count
+        input.write(Data("\(line)\n".utf8))
+        try await waitFor(confirmation, since: offset, timeout: .seconds(20))
+    }
+
+    /// SIGTERM, as Ctrl-C would; waits for everything it started to stop.
+    func stop() async {
+        guard process.isRunning else { return }
+        process.terminate()
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(15)
+        while process.isRunning && clock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// What the demo printed so far; written by the pipe's reader, read by the test.
+final class OutputBuffer: Sendable {
+    private let storage = Mutex("")
+    var text: String { storage.withLock { $0 } }
+    func append(_ chunk: String) { storage.withLock { $0 += chunk } }
+}
