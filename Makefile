@@ -9,8 +9,9 @@ SWIFT_BUILD_FLAGS ?=
 SWIFT_TEST_FLAGS ?=
 BENCH_FLAGS ?=
 DEMO_FLAGS ?=
+HTTP_BENCH_FLAGS ?=
 
-.PHONY: all build test demo bench bench-client clean
+.PHONY: all build test demo bench bench-client bench-http clean
 
 all: build
 
@@ -36,8 +37,13 @@ bench-client:
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product MemcachedClientBenchmark
 	taskset -c 1 "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/MemcachedClientBenchmark" $(BENCH_FLAGS)
 
-# For now only the client benchmark; session-level benchmarks (wrk through nginx) come later.
-bench: bench-client
+# HTTP: wrk against `msm serve` (release build) in every session mode, and nginx in front of two.
+bench-http:
+	bash scripts/install-deps.sh bench
+	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product msm
+	python3 Benchmarks/http/run.py --msm "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/msm" $(HTTP_BENCH_FLAGS)
+
+bench: bench-client bench-http
 
 clean:
 	$(SWIFT) package clean

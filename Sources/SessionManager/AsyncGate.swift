@@ -13,6 +13,13 @@ final class AsyncGate: Sendable {
     private let state = Mutex(State())
 
     func enter() async {
+        // Uncontended (nearly always): no continuation, no suspension.
+        let entered = state.withLock { state -> Bool in
+            guard !state.isHeld else { return false }
+            state.isHeld = true
+            return true
+        }
+        if entered { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let entered = state.withLock { state -> Bool in
                 guard state.isHeld else {

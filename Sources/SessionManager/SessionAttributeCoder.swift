@@ -13,16 +13,20 @@ public protocol SessionAttributeCoder: Sendable {
 
 /// JSON, the default: readable in the store, tolerant of added fields, safe across versions.
 public struct JSONSessionAttributeCoder: SessionAttributeCoder {
+    private let encoder: JSONEncoder
+    private let decoder = JSONDecoder()
+
     /// Creates the coder.
-    public init() {}
+    public init() {
+        encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys  // equal values, equal bytes: no false "changed"
+    }
 
     public func encode<Value: Encodable>(_ value: Value) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys  // equal values, equal bytes: no false "changed"
-        return Array(try encoder.encode(value))
+        Array(try encoder.encode(value))
     }
 
     public func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) throws -> Value {
-        try JSONDecoder().decode(type, from: Data(bytes))
+        try decoder.decode(type, from: Data(bytes))
     }
 }
