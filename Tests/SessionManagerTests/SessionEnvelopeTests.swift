@@ -1,3 +1,4 @@
+import MemcachedTestSupport
 import Testing
 
 @testable import SessionManager
@@ -81,7 +82,7 @@ import Testing
     }
 
     @Test func crc32MatchesBitwiseReferenceAtEveryLengthAndAlignment() {
-        var random = EnvelopeFuzzRandom(seed: 0xC3C3)
+        var random = SplitMix64(seed: 0xC3C3)
         let data = (0..<300).map { _ in UInt8.random(in: .min ... .max, using: &random) }
         for start in 0..<9 {
             for end in start...data.count {
@@ -178,7 +179,7 @@ import Testing
             backward[name] = Array(name.utf8)
         }
         var shuffled: [String: [UInt8]] = [:]
-        var random = EnvelopeFuzzRandom(seed: 42)
+        var random = SplitMix64(seed: 42)
         for name in names.shuffled(using: &random) {
             shuffled[name] = Array(name.utf8)
         }
@@ -409,7 +410,7 @@ import Testing
     // MARK: Fuzz
 
     @Test func seededFuzzOnlyDecodesOrThrows() throws {
-        var random = EnvelopeFuzzRandom(seed: 0x5E55_1011)
+        var random = SplitMix64(seed: 0x5E55_1011)
         var kinds: [String: Int] = [:]
         var recomputedSuccesses = 0
         for iteration in 0..<5000 {
@@ -534,11 +535,11 @@ private func rawEnvelope(
     return bytes
 }
 
-private func randomBytes(count: Int, using random: inout EnvelopeFuzzRandom) -> [UInt8] {
+private func randomBytes(count: Int, using random: inout SplitMix64) -> [UInt8] {
     (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &random) }
 }
 
-private func randomRecord(using random: inout EnvelopeFuzzRandom) -> SessionRecord {
+private func randomRecord(using random: inout SplitMix64) -> SessionRecord {
     let idAlphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!".utf8)
     let id = (0..<Int.random(in: 1...40, using: &random)).map { _ in idAlphabet.randomElement(using: &random)! }
     let namePool = ["user", "cart", "csrf", "", "名前", "e\u{301}", "😀", "a\u{0}b", "flash", "locale", "x"]
@@ -556,7 +557,7 @@ private func randomRecord(using random: inout EnvelopeFuzzRandom) -> SessionReco
 }
 
 /// One to four random edits: flip, overwrite with an extreme value, insert, delete, truncate, extend.
-private func mutate(_ original: [UInt8], using random: inout EnvelopeFuzzRandom) -> [UInt8] {
+private func mutate(_ original: [UInt8], using random: inout SplitMix64) -> [UInt8] {
     var bytes = original
     for _ in 0..<Int.random(in: 1...4, using: &random) {
         let index = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &random)
@@ -576,21 +577,4 @@ private func mutate(_ original: [UInt8], using random: inout EnvelopeFuzzRandom)
         }
     }
     return bytes
-}
-
-/// SplitMix64: a tiny seeded generator, so fuzz failures reproduce.
-struct EnvelopeFuzzRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

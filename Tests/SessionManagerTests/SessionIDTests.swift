@@ -1,3 +1,4 @@
+import MemcachedTestSupport
 import Testing
 
 @testable import SessionManager
@@ -9,18 +10,6 @@ private let hex32 = "602F7397FBE4D9932E59A9D0E52FE178"
 private struct ConstantGenerator: RandomNumberGenerator {
     var value: UInt64
     mutating func next() -> UInt64 { value }
-}
-
-/// SplitMix64: a small seeded generator for reproducible ids.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 private func isUpperHex(_ value: String) -> Bool {
@@ -61,8 +50,8 @@ private func isUpperHex(_ value: String) -> Bool {
         let fixed = SessionID.generate(nodeID: "m2", route: "A", using: &constant)
         #expect(fixed.description == "0123456789ABCDEF0123456789ABCDEF-m2.A")
 
-        var first = SeededGenerator(state: 42)
-        var second = SeededGenerator(state: 42)
+        var first = SplitMix64(seed: 42)
+        var second = SplitMix64(seed: 42)
         let a = SessionID.generate(nodeID: "m1", route: nil, using: &first)
         let b = SessionID.generate(nodeID: "m1", route: nil, using: &second)
         #expect(a == b)
@@ -70,7 +59,7 @@ private func isUpperHex(_ value: String) -> Bool {
         let c = SessionID.generate(nodeID: "m1", route: nil, using: &first)
         #expect(c != a)
 
-        var other = SeededGenerator(state: 43)
+        var other = SplitMix64(seed: 43)
         #expect(SessionID.generate(nodeID: "m1", route: nil, using: &other) != a)
     }
 
