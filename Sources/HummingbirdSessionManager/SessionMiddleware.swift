@@ -26,7 +26,7 @@ public struct SessionMiddleware<Context: SessionRequestContext>: RouterMiddlewar
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let cookie = request.cookies[manager.configuration.cookie.name]?.value
+        let cookie = SessionCookieReader.value(named: manager.configuration.cookie.name, in: request.headers[values: .cookie])
         guard let sessionRequest = manager.beginRequest(cookie: cookie, method: request.method.rawValue, path: request.uri.path) else {
             return try await next(request, context)  // requestURIIgnorePattern: no session work at all
         }
@@ -54,5 +54,28 @@ public struct SessionMiddleware<Context: SessionRequestContext>: RouterMiddlewar
             response.headers.append(HTTPField(name: .setCookie, value: setCookie))
         }
         return response
+    }
+}
+
+/// Finds one cookie's value without parsing every cookie of the request into a dictionary:
+/// this runs on every request, and apps often carry many cookies besides the session's.
+enum SessionCookieReader {
+    static func value(named name: String, in headers: [String]) -> String? {
+        for header in headers {
+            for pair in header.utf8.split(separator: UInt8(ascii: ";")) {
+                var pair = pair[...]
+                while pair.first == UInt8(ascii: " ") { pair = pair.dropFirst() }
+                guard pair.count > name.utf8.count, pair.starts(with: name.utf8) else { continue }
+                let rest = pair.dropFirst(name.utf8.count)
+                guard rest.first == UInt8(ascii: "=") else { continue }
+                var value = rest.dropFirst()
+                while value.last == UInt8(ascii: " ") { value = value.dropLast() }
+                if value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") {
+                    value = value.dropFirst().dropLast()
+                }
+                return String(decoding: value, as: UTF8.self)
+            }
+        }
+        return nil
     }
 }

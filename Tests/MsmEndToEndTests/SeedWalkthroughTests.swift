@@ -53,6 +53,9 @@ import Testing
         #expect(browser.node == "m2")
         let random = try #require(browser.random)
         #expect(random.count == 32)
+        let created = try #require(first.info["created"] as? String)
+        let createdDate = try #require(ISO8601DateFormatter().date(from: created), "created \(created) is not ISO 8601")
+        #expect(abs(createdDate.timeIntervalSinceNow) < 300)
 
         // 2-4. Round robin alternates servers: same id, the route suffix follows the server that
         // answered, and Set-Cookie is sent exactly when the route changes.
