@@ -36,12 +36,22 @@ public struct SessionMiddleware<Context: SessionRequestContext>: RouterMiddlewar
         var response: Response
         do {
             response = try await next(request, context)
-        } catch let error as any HTTPResponseError {
-            // Error responses keep the session's changes and cookie too.
-            response = try error.response(from: request, context: context)
         } catch {
-            _ = try? await sessionRequest.finish()
-            throw error
+            // The session's changes are stored either way. The error itself travels on unchanged
+            // (FileMiddleware and others act on a thrown not-found), unless a cookie must go out
+            // with it: then it becomes its response here, carrying the Set-Cookie.
+            let action: SessionCookieAction
+            do {
+                action = try await sessionRequest.finish()
+            } catch let sessionError {
+                return try SessionHTTPError(sessionError).response(from: request, context: context)
+            }
+            guard let setCookie = manager.setCookieHeader(for: action), let httpError = error as? any HTTPResponseError else {
+                throw error
+            }
+            var errorResponse = try httpError.response(from: request, context: context)
+            errorResponse.headers.append(HTTPField(name: .setCookie, value: setCookie))
+            return errorResponse
         }
 
         let action: SessionCookieAction

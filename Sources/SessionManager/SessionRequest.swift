@@ -33,10 +33,12 @@ public actor SessionRequest {
     /// - Throws: ``SessionError/Code/lockTimeout`` or ``SessionError/Code/storeUnavailable`` (non-sticky).
     public func session(create: Bool = true) async throws(SessionError) -> Session? {
         if !resolved {
-            resolved = true
             if let requestedID {
                 session = try await manager.configuration.sticky ? openSticky(requestedID) : openNonSticky(requestedID)
             }
+            // Only now: a load that failed (lock timeout, store down) is retried by the next call,
+            // never mistaken for "no session" (which would replace the user's session).
+            resolved = true
         }
         if session == nil, create {
             let created = try await manager.createSession()

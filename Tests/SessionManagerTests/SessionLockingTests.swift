@@ -33,6 +33,10 @@ import Testing
             #expect(error?.code == .lockTimeout)
             #expect(clock.now - start < .seconds(3))
 
+            // Asking again in the same request retries the lock; it never falls back to a new session.
+            let retry = await #expect(throws: SessionError.self) { try await waiter.session() }
+            #expect(retry?.code == .lockTimeout)
+
             _ = try await holder.finish()  // releases
             let after = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
             #expect(try await after.session() != nil)
