@@ -49,6 +49,23 @@ final class DemoClusterProcess: Sendable {
         try process.run()
     }
 
+    /// Starts the demo and waits until it is ready; free ports are picked just before it binds
+    /// them, so a port taken in between (parallel suites start servers too) means a new attempt.
+    static func startReady(arguments: [String] = []) async throws -> DemoClusterProcess {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let demo = try DemoClusterProcess(arguments: arguments)
+            do {
+                try await demo.waitFor("ready at")
+                return demo
+            } catch {
+                await demo.stop()
+                guard attempt < 3, demo.log.contains("already in use") else { throw error }
+            }
+        }
+    }
+
     var log: String { output.text }
 
     /// Waits until the demo printed `text` (after `since` characters of output).

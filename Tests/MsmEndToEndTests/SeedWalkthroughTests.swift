@@ -32,9 +32,8 @@ import Testing
 
     @Test(arguments: ["--sticky", "--non-sticky"])
     func theSeedsWalkthrough(mode: String) async throws {
-        let demo = try DemoClusterProcess(arguments: [mode])
+        let demo = try await DemoClusterProcess.startReady(arguments: [mode])
         do {
-            try await demo.waitFor("ready at")
             try await walkthrough(demo)
             await demo.stop()
         } catch {
