@@ -79,7 +79,10 @@ let package = Package(
         ),
         .target(
             name: "MemcachedTestSupport",
-            dependencies: [],
+            dependencies: [
+                "MemcachedClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/MemcachedTestSupport",
             swiftSettings: strictSwift6
         ),
