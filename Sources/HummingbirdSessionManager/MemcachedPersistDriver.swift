@@ -27,10 +27,8 @@ import Foundation
 /// app.addServices(client)   // the client is a Service: it closes its connections on shutdown
 /// ```
 ///
-/// `HummingbirdSessionManager` has its own `SessionMiddleware`, `SessionRequestContext` and
-/// `BasicSessionRequestContext` (msm's session manager), whose names clash with
-/// hummingbird-auth's. Import only the driver, as above, or spell hummingbird-auth's types with
-/// their module name (`HummingbirdAuth.SessionMiddleware`).
+/// (`HummingbirdSessionManager`'s own session types are named `DistributedSession...`, so both
+/// modules can be imported together.)
 ///
 /// Semantics, matching Hummingbird's `MemoryPersistDriver`:
 /// - Values are stored as JSON (`JSONEncoder`/`JSONDecoder`). A stored value that does not decode

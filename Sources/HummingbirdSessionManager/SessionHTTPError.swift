@@ -22,7 +22,7 @@ public struct SessionHTTPError: HTTPResponseError, CustomStringConvertible {
 
     static let notInstalled = SessionHTTPError(
         status: .internalServerError,
-        message: "no session for this request: add SessionMiddleware in front of this route, and check requestURIIgnorePattern"
+        message: "no session for this request: add DistributedSessionMiddleware in front of this route, and check requestURIIgnorePattern"
     )
 
     private init(status: HTTPResponse.Status, message: String) {

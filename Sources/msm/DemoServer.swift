@@ -31,7 +31,7 @@ struct DemoServer {
             throw ValidationError("\(error)")
         }
 
-        let router = Router(context: BasicSessionRequestContext.self)
+        let router = Router(context: BasicDistributedSessionRequestContext.self)
         router.get("/health") { _, _ in "ok\n" }
         router.get("/metrics") { _, _ -> Response in
             var buffer: [UInt8] = []
@@ -39,7 +39,7 @@ struct DemoServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
         let app = DemoRoutes(route: settings.session.route, nodeList: settings.nodeList)
-        app.register(on: router.group("myapp").add(middleware: SessionMiddleware(manager: manager)))
+        app.register(on: router.group("myapp").add(middleware: DistributedSessionMiddleware(manager: manager)))
 
         let application = Application(
             router: router,
@@ -78,7 +78,7 @@ struct DemoRoutes: Sendable {
         }
     }
 
-    func register(on group: RouterGroup<BasicSessionRequestContext>) {
+    func register(on group: RouterGroup<BasicDistributedSessionRequestContext>) {
         group.get("/") { request, context in
             let session = try await requireSession(context)
             let visits = (try session.attribute("visits", as: Int.self) ?? 0) + 1
@@ -127,14 +127,14 @@ struct DemoRoutes: Sendable {
         }
     }
 
-    private func requireSession(_ context: BasicSessionRequestContext) async throws -> Session {
+    private func requireSession(_ context: BasicDistributedSessionRequestContext) async throws -> Session {
         guard let session = try await context.sessions.session() else {
             throw HTTPError(.internalServerError, message: "no session")
         }
         return session
     }
 
-    private func page(for session: Session, visits: Int, request: Request, context: BasicSessionRequestContext) throws -> Response {
+    private func page(for session: Session, visits: Int, request: Request, context: BasicDistributedSessionRequestContext) throws -> Response {
         let id = session.id
         let created = UTCTimestamp.iso8601(milliseconds: session.creationTime)
         let info = SessionInfo(sessionId: id.description, servedBy: route, node: id.nodeID, visits: visits, created: created)

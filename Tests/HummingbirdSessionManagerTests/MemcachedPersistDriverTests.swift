@@ -1,12 +1,9 @@
 import Hummingbird
 import HummingbirdAuth
 import HummingbirdTesting
+import HummingbirdSessionManager  // imported whole beside HummingbirdAuth: no name clashes
 import MemcachedClient
 import Testing
-
-// Only the driver: HummingbirdSessionManager's own SessionMiddleware and contexts share their
-// names with hummingbird-auth's, which this file uses (the import the driver's documentation shows).
-import struct HummingbirdSessionManager.MemcachedPersistDriver
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

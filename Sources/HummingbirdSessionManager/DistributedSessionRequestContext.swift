@@ -1,26 +1,26 @@
 import Hummingbird
 import SessionManager
 
-/// A request context that carries the request's session, filled in by ``SessionMiddleware``.
+/// A request context that carries the request's session, filled in by ``DistributedSessionMiddleware``.
 ///
-/// Adopt it in your own context (add `var sessions = SessionContext()`), or use
-/// ``BasicSessionRequestContext``.
-public protocol SessionRequestContext: RequestContext {
+/// Adopt it in your own context (add `var sessions = DistributedSessionContext()`), or use
+/// ``BasicDistributedSessionRequestContext``.
+public protocol DistributedSessionRequestContext: RequestContext {
     /// The request's session access.
-    var sessions: SessionContext { get set }
+    var sessions: DistributedSessionContext { get set }
 }
 
 /// A ready-made context with nothing but sessions.
-public struct BasicSessionRequestContext: SessionRequestContext {
+public struct BasicDistributedSessionRequestContext: DistributedSessionRequestContext {
     /// Hummingbird's core context.
     public var coreContext: CoreRequestContextStorage
     /// The request's session access.
-    public var sessions: SessionContext
+    public var sessions: DistributedSessionContext
 
     /// Creates the context for a request.
     public init(source: Source) {
         self.coreContext = .init(source: source)
-        self.sessions = SessionContext()
+        self.sessions = DistributedSessionContext()
     }
 }
 
@@ -28,10 +28,10 @@ public struct BasicSessionRequestContext: SessionRequestContext {
 ///
 /// The session is loaded (and, in non-sticky mode with locking, locked) only when a handler first
 /// asks for it, so a request that never touches its session causes no store traffic and no cookie.
-public struct SessionContext: Sendable {
+public struct DistributedSessionContext: Sendable {
     let request: SessionRequest?
 
-    /// Empty: ``SessionMiddleware`` replaces it for every request it handles.
+    /// Empty: ``DistributedSessionMiddleware`` replaces it for every request it handles.
     public init() {
         self.request = nil
     }
@@ -42,7 +42,7 @@ public struct SessionContext: Sendable {
 
     /// The session; with `create` a new one when the request has none.
     /// - Throws: ``SessionHTTPError`` (503 when the store or the session lock is unavailable),
-    ///   or when ``SessionMiddleware`` is not installed for this route or the path is ignored.
+    ///   or when ``DistributedSessionMiddleware`` is not installed for this route or the path is ignored.
     public func session(create: Bool = true) async throws(SessionHTTPError) -> Session? {
         let request = try installedRequest()
         do {

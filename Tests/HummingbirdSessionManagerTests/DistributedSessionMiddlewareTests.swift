@@ -5,10 +5,10 @@ import MemcachedClient
 import SessionManager
 import Testing
 
-/// An application's own context: proves that ``SessionRequestContext`` is all a context needs.
-struct ShopRequestContext: SessionRequestContext {
+/// An application's own context: proves that ``DistributedSessionRequestContext`` is all a context needs.
+struct ShopRequestContext: DistributedSessionRequestContext {
     var coreContext: CoreRequestContextStorage
-    var sessions = SessionContext()
+    var sessions = DistributedSessionContext()
     var tenant = "shop"
 
     init(source: Source) {
@@ -16,10 +16,10 @@ struct ShopRequestContext: SessionRequestContext {
     }
 }
 
-/// The app every test drives: `SessionMiddleware` in front of every route.
-func sessionRouter<Context: SessionRequestContext>(_ manager: SessionManager, context: Context.Type) -> Router<Context> {
+/// The app every test drives: `DistributedSessionMiddleware` in front of every route.
+func sessionRouter<Context: DistributedSessionRequestContext>(_ manager: SessionManager, context: Context.Type) -> Router<Context> {
     let router = Router(context: Context.self)
-    router.add(middleware: SessionMiddleware(manager: manager))
+    router.add(middleware: DistributedSessionMiddleware(manager: manager))
     router.get("/plain") { _, _ in "plain" }
     router.get("/visits") { _, context -> String in
         let session = try #require(try await context.sessions.session())
@@ -75,7 +75,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
     func aRequestThatNeverTouchesItsSessionCostsNothing(sticky: Bool) async throws {
         try await MemcachedCluster.with { cluster in
             let manager = try cluster.makeManager(sticky: sticky) { $0.lockingMode = sticky ? .none : .all }
-            let app = Application(router: sessionRouter(manager, context: BasicSessionRequestContext.self))
+            let app = Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self))
             try await app.test(.router) { client in
                 let created = try await client.execute(uri: "/visits", method: .get)
                 let cookie = cookiePair(try #require(created.setCookies.first))
@@ -102,7 +102,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
         try await MemcachedCluster.with { cluster in
             let manager = try cluster.makeManager(sticky: sticky)
             switch kind {
-            case .basic: try await exerciseCookieLifecycle(Application(router: sessionRouter(manager, context: BasicSessionRequestContext.self)), cluster)
+            case .basic: try await exerciseCookieLifecycle(Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self)), cluster)
             case .custom: try await exerciseCookieLifecycle(Application(router: sessionRouter(manager, context: ShopRequestContext.self)), cluster)
             }
         }
@@ -143,7 +143,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
     @Test func changeSessionIDSendsANewCookieAndKillsTheOldID() async throws {
         try await MemcachedCluster.with { cluster in
             let manager = try cluster.makeManager()
-            let app = Application(router: sessionRouter(manager, context: BasicSessionRequestContext.self))
+            let app = Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self))
             try await app.test(.router) { client in
                 let first = try await client.execute(uri: "/visits", method: .get)
                 let oldCookie = cookiePair(try #require(first.setCookies.first))
@@ -177,7 +177,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
         try await MemcachedCluster.with { cluster in
             let a = try cluster.makeManager(route: "A")
             let b = try cluster.makeManager(route: "B")
-            let appA = Application(router: sessionRouter(a, context: BasicSessionRequestContext.self))
+            let appA = Application(router: sessionRouter(a, context: BasicDistributedSessionRequestContext.self))
             let appB = Application(router: sessionRouter(b, context: ShopRequestContext.self))
             let cookie = try await appA.test(.router) { client in
                 let failed = try await client.execute(uri: "/fail?note=remember", method: .post)
@@ -209,7 +209,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
     @Test func ignoredPathsDoNoSessionWork() async throws {
         try await MemcachedCluster.with { cluster in
             let manager = try cluster.makeManager { $0.requestURIIgnorePattern = #".*\.(css|png)$"# }
-            let app = Application(router: sessionRouter(manager, context: BasicSessionRequestContext.self))
+            let app = Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self))
             try await app.test(.router) { client in
                 let created = try await client.execute(uri: "/visits", method: .get)
                 let cookie = cookiePair(try #require(created.setCookies.first))
@@ -242,7 +242,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
             }
             let manager = try cluster.makeManager(route: "A", sticky: false, configure: configure)
             let otherServer = try cluster.makeManager(route: "B", sticky: false, configure: configure)
-            let app = Application(router: sessionRouter(manager, context: BasicSessionRequestContext.self))
+            let app = Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self))
             try await app.test(.router) { client in
                 let created = try await client.execute(uri: "/visits", method: .get)
                 let setCookie = try #require(created.setCookies.first)
@@ -268,7 +268,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
     @Test func everyNodeDownIsA503InNonStickyMode() async throws {
         try await MemcachedCluster.with { cluster in
             let manager = try cluster.makeManager(sticky: false)
-            let app = Application(router: sessionRouter(manager, context: BasicSessionRequestContext.self))
+            let app = Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self))
             try await app.test(.router) { client in
                 let created = try await client.execute(uri: "/visits", method: .get)
                 let cookie = cookiePair(try #require(created.setCookies.first))

@@ -3,12 +3,12 @@ import Hummingbird
 import SessionManager
 
 /// Runs msm's request lifecycle around every request: the session is loaded lazily through
-/// ``SessionContext``, stored before the response leaves (msm #263: a redirect must not read
+/// ``DistributedSessionContext``, stored before the response leaves (msm #263: a redirect must not read
 /// stale data), and `Set-Cookie` is sent only when the id is new or changed, or the session ended.
 ///
 /// ```swift
-/// let router = Router(context: BasicSessionRequestContext.self)
-/// router.add(middleware: SessionMiddleware(manager: manager))
+/// let router = Router(context: BasicDistributedSessionRequestContext.self)
+/// router.add(middleware: DistributedSessionMiddleware(manager: manager))
 /// router.get("/visits") { _, context in
 ///     let session = try await context.sessions.session()
 ///     let visits = (try session?.attribute("visits", as: Int.self) ?? 0) + 1
@@ -16,7 +16,7 @@ import SessionManager
 ///     return "\(visits)"
 /// }
 /// ```
-public struct SessionMiddleware<Context: SessionRequestContext>: RouterMiddleware {
+public struct DistributedSessionMiddleware<Context: DistributedSessionRequestContext>: RouterMiddleware {
     /// The session manager.
     public let manager: SessionManager
 
@@ -31,7 +31,7 @@ public struct SessionMiddleware<Context: SessionRequestContext>: RouterMiddlewar
             return try await next(request, context)  // requestURIIgnorePattern: no session work at all
         }
         var context = context
-        context.sessions = SessionContext(request: sessionRequest)
+        context.sessions = DistributedSessionContext(request: sessionRequest)
 
         var response: Response
         do {
