@@ -46,10 +46,15 @@ public struct DistributedSessionMiddleware<Context: DistributedSessionRequestCon
             } catch let sessionError {
                 return try SessionHTTPError(sessionError).response(from: request, context: context)
             }
-            guard let setCookie = manager.setCookieHeader(for: action), let httpError = error as? any HTTPResponseError else {
-                throw error
+            guard let setCookie = manager.setCookieHeader(for: action) else { throw error }
+            // The cookie must reach the browser (a new or rotated id): answer here, with it.
+            var errorResponse: Response
+            if let httpError = error as? any HTTPResponseError {
+                errorResponse = try httpError.response(from: request, context: context)
+            } else {
+                context.logger.error("request failed", metadata: ["error": "\(error)"])
+                errorResponse = Response(status: .internalServerError)
             }
-            var errorResponse = try httpError.response(from: request, context: context)
             errorResponse.headers.append(HTTPField(name: .setCookie, value: setCookie))
             return errorResponse
         }

@@ -79,8 +79,12 @@ struct MemcachedConnectionStateMachine<Waiter> {
 
     private mutating func receiveWhileDraining(_ response: MemcachedResponse) -> ReceiveAction {
         let action = pairWithHead(response)
-        guard pending.isEmpty, case .succeed(let waiter, let response) = action else { return action }
-        return .succeedAndClose(waiter, response)
+        guard pending.isEmpty else { return action }
+        switch action {
+        case .succeed(let waiter, let response): return .succeedAndClose(waiter, response)
+        case .fail(let waiter, let error): return .close([], error, head: (waiter, error))  // the last reply: close now
+        case .close, .succeedAndClose: return action
+        }
     }
 
     private mutating func pairWithHead(_ response: MemcachedResponse) -> ReceiveAction {

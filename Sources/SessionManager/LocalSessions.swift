@@ -58,7 +58,13 @@ final class LocalSessions: Sendable {
         retain: Bool,
         load: @escaping @Sendable () async -> (LoadResult, SessionLock?)
     ) async -> LoadResult {
-        let task = state.withLock { state -> Load in
+        let task = state.withLock { state -> Load? in
+            if var entry = state.entries[random], retain {
+                // Loaded (or created) since the caller looked: share it instead of loading again.
+                entry.users += 1
+                state.entries[random] = entry
+                return nil
+            }
             if var pending = state.pending[random] {
                 pending.joiners += 1
                 state.pending[random] = pending
@@ -72,6 +78,7 @@ final class LocalSessions: Sendable {
             state.pending[random] = PendingLoad(task: task, joiners: 1)
             return task
         }
+        guard let task else { return .success(state.withLock { $0.entries[random]?.session }) }
         return await task.value
     }
 
@@ -79,6 +86,7 @@ final class LocalSessions: Sendable {
         state.withLock { state in
             let joiners = state.pending.removeValue(forKey: random)?.joiners ?? 1
             guard case .success(let session?) = result else { return }
+            guard state.entries[random] == nil || !retain else { return }  // never replace a shared, locked entry
             state.clock &+= 1
             state.entries[random] = Entry(session: session, lastUse: state.clock, users: retain ? joiners : 0, lock: lock)
             if state.entries.count > capacity { Self.evictLeastRecentlyUsed(&state, keeping: capacity) }
@@ -115,11 +123,13 @@ final class LocalSessions: Sendable {
         }
     }
 
-    /// Moves a session to its new id's random part (login rotation), users and lock included.
-    func rekey(_ old: String, to new: String) {
+    /// Changes a session's id and moves its entry (users and lock included) in one step, so no
+    /// request sharing it can look it up, or release it, between the two.
+    func changeID(of session: Session, from old: String, _ change: (inout Session.State) -> Void) {
         state.withLock { state in
+            session.withState(change)
             guard let entry = state.entries.removeValue(forKey: old) else { return }
-            state.entries[new] = entry
+            state.entries[session.id.random] = entry
         }
     }
 

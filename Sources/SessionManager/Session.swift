@@ -19,6 +19,9 @@ public final class Session: Sendable {
         var isValid = true
         /// The next store write must happen even if nothing changed (new id, migration, failed write).
         var mustStore = false
+        /// Random parts of ids this session had before ``SessionRequest/changeSessionID()``:
+        /// deleted from every node once the session is stored under its new id, not before.
+        var retiredRandoms: [String] = []
     }
 
     private let state: Mutex<State>
@@ -75,7 +78,7 @@ public final class Session: Sendable {
         } catch {
             throw SessionError(.attributeCoding, "attribute \"\(name)\" cannot be encoded: \(error)")
         }
-        setRawAttribute(name, bytes)
+        try setRawAttribute(name, bytes)
     }
 
     /// Removes the attribute.
@@ -89,9 +92,22 @@ public final class Session: Sendable {
     }
 
     /// Sets the attribute's encoded bytes.
-    public func setRawAttribute(_ name: String, _ bytes: [UInt8]) {
+    /// - Throws: ``SessionError/Code/attributeCoding`` for a name over 1024 bytes or a value over
+    ///   64 MiB (names may come from a URL; the store's envelope has hard limits).
+    public func setRawAttribute(_ name: String, _ bytes: [UInt8]) throws(SessionError) {
+        guard !name.isEmpty, name.utf8.count <= Self.maximumNameLength else {
+            throw SessionError(.attributeCoding, "attribute names must be 1 to \(Self.maximumNameLength) bytes (got \(name.utf8.count))")
+        }
+        guard bytes.count <= Self.maximumValueLength else {
+            throw SessionError(.attributeCoding, "attribute \"\(name.prefix(64))\" is \(bytes.count) bytes; at most \(Self.maximumValueLength)")
+        }
         state.withLock { $0.attributes[name] = bytes }
     }
+
+    /// Longest attribute name accepted.
+    public static let maximumNameLength = 1024
+    /// Largest encoded attribute value accepted (memcached's item limit is far lower by default).
+    public static let maximumValueLength = 64 << 20
 
     /// Ends the session: every copy is removed from the store when the request finishes, and the
     /// cookie is expired.

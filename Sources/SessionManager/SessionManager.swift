@@ -124,14 +124,29 @@ public final class SessionManager: Sendable {
             do {
                 let stored = try await nodes.store(primary).get(key)
                 metrics.loads.increment()
-                guard let stored, let session = await decode(stored.value, id: id) else {
+                if let stored {
+                    guard let session = await decode(stored.value, id: id) else {
+                        metrics.loadsNotFound.increment()
+                        return .notFound
+                    }
+                    if await nodes.shouldLeaveFailoverNode(primary), let target = await nodes.nodeForNewSession(excluding: primary) {
+                        relocate(session, to: target)
+                    }
+                    return .found(session)
+                }
+                // A live primary without the session: gone, unless the node restarted empty while
+                // the backup copy survived. Look there, and write the session back if found.
+                guard configuration.backupEnabled else {
                     metrics.loadsNotFound.increment()
                     return .notFound
                 }
-                if await nodes.shouldLeaveFailoverNode(primary), let target = await nodes.nodeForNewSession(excluding: primary) {
-                    relocate(session, to: target)
+                if let restored = await readBackup(of: id, key: key, primary: primary) {
+                    restored.withState { $0.mustStore = true }
+                    logger.info("session restored from its backup copy onto its restarted node", metadata: ["session": "\(id)"])
+                    return .found(restored)
                 }
-                return .found(session)
+                metrics.loadsNotFound.increment()
+                return .notFound
             } catch {
                 if error.kind == .nodeUnavailable {
                     nodes.markDown(primary, because: error)
@@ -142,7 +157,7 @@ public final class SessionManager: Sendable {
             }
         }
         for index in nodes.others(than: primary) where await nodes.isAvailable(index) {
-            do {
+            do throws(SessionStoreError) {
                 let stored = try await nodes.store(index).get(key)
                 anyNodeAnswered = true
                 guard let stored, let session = await decode(stored.value, id: id) else { continue }
@@ -158,6 +173,19 @@ public final class SessionManager: Sendable {
             }
         }
         return anyNodeAnswered ? .notFound : .storeUnavailable
+    }
+
+    /// The session from whichever other node holds a copy, read without moving it.
+    private func readBackup(of id: SessionID, key: String, primary: Int) async -> Session? {
+        for index in nodes.others(than: primary) where await nodes.isAvailable(index) {
+            do throws(SessionStoreError) {
+                guard let stored = try await nodes.store(index).get(key) else { continue }
+                return await decode(stored.value, id: id)
+            } catch {
+                if error.kind == .nodeUnavailable { nodes.markDown(index, because: error) }
+            }
+        }
+        return nil
     }
 
     /// The stored bytes as a session, or `nil` (logged, counted) when unreadable or expired.
@@ -286,14 +314,16 @@ public final class SessionManager: Sendable {
                 changed: state.storedAttributes != persisted,
                 mustStore: state.mustStore,
                 refreshDue: state.maxInactiveInterval > 0 && now - state.storedAccessTime >= refreshInterval,
-                creationTime: state.creationTime, maxInactiveInterval: state.maxInactiveInterval
+                creationTime: state.creationTime, maxInactiveInterval: state.maxInactiveInterval,
+                retired: state.retiredRandoms
             )
         }
         guard snapshot.isValid else {
-            local.remove(snapshot.id.random)
+            // Non-sticky: the last request's release drops the entry and returns its lock.
+            if configuration.sticky { local.remove(snapshot.id.random) }
             metrics.destroyedInvalidated.increment()
             onEvent?(.destroyed(snapshot.id, .invalidated))
-            await deleteEverywhere(random: snapshot.id.random)
+            for random in [snapshot.id.random] + snapshot.retired { await deleteEverywhere(random: random) }
             return .deleted
         }
         guard snapshot.changed || snapshot.mustStore || snapshot.refreshDue else {
@@ -301,7 +331,7 @@ public final class SessionManager: Sendable {
             return .unchanged
         }
         guard !nodes.nodes.isEmpty else {
-            markStored(session, attributes: snapshot.persisted, at: now)
+            markStored(session, storedID: snapshot.id, attributes: snapshot.persisted, at: now)
             return .stored(changedAttributes: snapshot.changed)
         }
 
@@ -327,8 +357,10 @@ public final class SessionManager: Sendable {
                 try await write(bytes, key: storageKey(snapshot.id.random), primary: target, expiration: expiration)
                 // The id names the new node only once the session really lives there.
                 relocate(session, to: target)
-                markStored(session, attributes: snapshot.persisted, at: now)
+                markStored(session, storedID: snapshot.id, attributes: snapshot.persisted, at: now)
                 metrics.stores.increment()
+                // Only now that the session lives under its new id may the old ids die.
+                for random in snapshot.retired { await deleteEverywhere(random: random) }
                 return .stored(changedAttributes: snapshot.changed)
             } catch {
                 if error.kind == .valueTooLarge {
@@ -405,11 +437,16 @@ public final class SessionManager: Sendable {
         }
     }
 
-    private func markStored(_ session: Session, attributes: [String: [UInt8]], at now: Int64) {
+    /// Records what the store now holds. A session whose id changed while the write was in
+    /// flight (login rotation) still must be stored under its new id.
+    private func markStored(_ session: Session, storedID: SessionID, attributes: [String: [UInt8]], at now: Int64) {
         session.withState { state in
             state.storedAttributes = attributes
             state.storedAccessTime = now
-            state.mustStore = false
+            if state.id.random == storedID.random {
+                state.mustStore = false
+                state.retiredRandoms.removeAll()
+            }
         }
     }
 

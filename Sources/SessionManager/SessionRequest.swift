@@ -11,8 +11,9 @@ public actor SessionRequest {
 
     private var session: Session?
     private var resolved = false
-    /// The random part under which this request counts as a user in `LocalSessions` (non-sticky).
-    private var retained: String?
+    /// Whether this request counts as a user of its session in `LocalSessions` (non-sticky); it
+    /// is released under the session's id at finish, whatever that id has become meanwhile.
+    private var retained = false
     private var finished = false
     /// ``persist()`` already stored a change: `auto` locking must still learn "modifying".
     private var persistedAChange = false
@@ -57,13 +58,13 @@ public actor SessionRequest {
         }
         let old = session.id
         let new = SessionID.generate(nodeID: old.nodeID, route: manager.configuration.route ?? old.route)
-        session.withState { state in
+        // One step under the local sessions' lock, so concurrent requests sharing this session
+        // find it (and release it) under the new id. The old id dies once the new one is stored.
+        manager.local.changeID(of: session, from: old.random) { state in
             state.id = new
             state.mustStore = true
+            state.retiredRandoms.append(old.random)
         }
-        manager.local.rekey(old.random, to: new.random)
-        if retained != nil { retained = new.random }
-        await manager.deleteEverywhere(random: old.random)
         return new
     }
 
@@ -86,7 +87,7 @@ public actor SessionRequest {
             return .none
         }
         manager.metrics.requestsWithSession.increment()
-        let (retained, manager) = (self.retained, self.manager)
+        let (retained, manager) = (self.retained ? session.id.random : nil, self.manager)
         if manager.configuration.sessionBackupAsync, session.isValid {
             Task {
                 _ = try? await manager.store(session)
@@ -157,9 +158,13 @@ public actor SessionRequest {
         case .success(nil):
             if localCopy != nil { manager.local.remove(id.random) }
             return nil
-        case .failure:
+        case .failure(let error):
             // Every node is down: the local copy, even if another server served it since, beats none.
-            localCopy?.withState { $0.lastAccessedTime = now }
+            guard let localCopy else {
+                // Never a fresh session over the user's: that would orphan theirs once the store is back.
+                throw error
+            }
+            localCopy.withState { $0.lastAccessedTime = now }
             return localCopy
         }
     }
@@ -170,7 +175,7 @@ public actor SessionRequest {
     /// (and their lock), locking first when the locking mode says so.
     private func openNonSticky(_ id: SessionID) async throws(SessionError) -> Session? {
         if let shared = manager.local.session(id.random, retain: true) {
-            retained = id.random
+            retained = true
             shared.withState { $0.lastAccessedTime = currentTimeMilliseconds() }
             return shared
         }
@@ -181,7 +186,7 @@ public actor SessionRequest {
         }
         let session = try result.get()
         if let session {
-            retained = id.random
+            retained = true
             manager.takeOver(session)
         }
         return session
@@ -219,7 +224,7 @@ public actor SessionRequest {
             manager.local.insert(created, random: random, retain: false)
         } else {
             manager.local.insert(created, random: random, retain: true)
-            retained = random
+            retained = true
         }
     }
 }

@@ -176,3 +176,16 @@ extension MemcachedConnectionStateMachineTests {
         #expect(error.code == .clientShutdown)
     }
 }
+
+extension MemcachedConnectionStateMachineTests {
+    @Test func drainingClosesAfterALastReplyThatIsAPerRequestFailure() {
+        var machine = Machine()
+        _ = enqueue(&machine, 1)
+        _ = machine.drain()
+        guard case .close([], let error, let head) = machine.receive(MemcachedResponse(status: .serverError("object too large for cache"))) else {
+            Issue.record("a drained connection stayed open after its last reply"); return
+        }
+        #expect(error.code == .itemTooLarge)
+        #expect(head?.0 == 1)
+    }
+}

@@ -43,6 +43,29 @@ import Testing
         #expect(local.session("x", retain: false) == nil)
     }
 
+    @Test func oversizedAttributeNamesAreAnErrorNotACrash() {
+        let session = session("x")
+        let name = String(repeating: "a", count: 66_000)
+        let error = #expect(throws: SessionError.self) { try session.setAttribute(name, 1) }
+        #expect(error?.code == .attributeCoding)
+        #expect(throws: SessionError.self) { try session.setRawAttribute("", [1]) }
+        #expect(session.attributeNames.isEmpty)
+    }
+
+    @Test func changingTheIDMovesTheSharedEntrySoEveryUserReleasesIt() {
+        let local = LocalSessions(capacity: 10)
+        let shared = session("x")
+        let old = shared.id.random
+        local.insert(shared, random: old, retain: true, lock: SessionLock(node: 0, key: "lock:\(old)", token: [1]))
+        _ = local.session(old, retain: true)  // a second request shares it
+        let new = SessionID.generate(nodeID: nil, route: nil)
+        local.changeID(of: shared, from: old) { $0.id = new }
+        #expect(local.release(shared.id.random, dropWhenUnused: true).lastUser == false)
+        let last = local.release(shared.id.random, dropWhenUnused: true)
+        #expect(last.lastUser && last.lock?.key == "lock:\(old)", "the lock comes back to be released")
+        #expect(local.count == 0)
+    }
+
     @Test func readOnlyLearningIsOverriddenByAModification() {
         let cache = ReadOnlyRequests()
         cache.record("GET /a", modified: false)

@@ -133,6 +133,38 @@ import Testing
         }
     }
 
+    /// A node that restarts empty must not lose the sessions its backup node still holds.
+    @Test(arguments: [true, false])
+    func aPrimaryThatRestartedEmptyIsRefilledFromTheBackup(sticky: Bool) async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: sticky)
+            let b = try cluster.makeServer(route: "B", sticky: sticky)
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            #expect(try await browser.visit(a).visits == 2)
+            let id = try #require(browser.id)
+            try await cluster.node(id.nodeID!).restart()  // comes back empty
+            let after = try await browser.visit(b)  // B must read the store
+            #expect(after.visits == 3, "the session was lost although its backup copy survived")
+            #expect(after.id.random == id.random)
+            #expect(try await cluster.rawGet(id.random, on: id.nodeID!) != nil, "the restarted node got the session back")
+        }
+    }
+
+    @Test func allNodesDownStickyWithoutALocalCopyIsAnErrorNotANewSession() async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: true)
+            let b = try cluster.makeServer(route: "B", sticky: true)
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            let cookie = browser.cookie
+            await cluster.killAll()
+            let error = await #expect(throws: SessionError.self) { try await browser.visit(b) }
+            #expect(error?.code == .storeUnavailable)
+            #expect(browser.cookie == cookie, "the user's cookie must not be replaced by a fresh session")
+        }
+    }
+
     @Test func allNodesDownNonStickyIsAClearErrorNotAHang() async throws {
         try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: false)
