@@ -398,6 +398,13 @@ public final class SessionManager: Sendable {
         try? await write(SessionEnvelope.encode(record), key: key, primary: node, expiration: expiration)
     }
 
+    /// For stores that run after the response (`sessionBackupAsync`): move the session now to the
+    /// node it will be written to, so the response's cookie already names it.
+    func placeBeforeAsyncStore(_ session: Session) async {
+        guard !nodes.nodes.isEmpty, let target = await placement(for: session) else { return }
+        relocate(session, to: target)
+    }
+
     /// The node the session is written to: its own, unless that one is down or the session should
     /// leave a failover node.
     private func placement(for session: Session) async -> Int? {

@@ -34,19 +34,49 @@ public actor SessionRequest {
     /// - Throws: ``SessionError/Code/lockTimeout`` or ``SessionError/Code/storeUnavailable`` (non-sticky).
     public func session(create: Bool = true) async throws(SessionError) -> Session? {
         if !resolved {
-            if let requestedID {
-                session = try await manager.configuration.sticky ? openSticky(requestedID) : openNonSticky(requestedID)
+            // Single flight: concurrent callers of one request share one open (one load, one lock,
+            // one user count), whatever interleaving the actor's suspension allows.
+            let task = opening ?? Task { await self.openRequestedSession() }
+            opening = task
+            let result = await task.value
+            if opening == task { opening = nil }
+            // A failed open (lock timeout, store down) is retried by the next call, never
+            // mistaken for "no session" (which would replace the user's session).
+            let opened = try result.get()
+            if !resolved {
+                session = opened
+                resolved = true
             }
-            // Only now: a load that failed (lock timeout, store down) is retried by the next call,
-            // never mistaken for "no session" (which would replace the user's session).
-            resolved = true
         }
         if session == nil, create {
-            let created = try await manager.createSession()
-            hold(created)
-            session = created
+            let task = creating ?? Task { await self.createAndHold() }
+            creating = task
+            let created = try await task.value.get()
+            if session == nil { session = created }
         }
         return session
+    }
+
+    private var opening: Task<Result<Session?, SessionError>, Never>?
+    private var creating: Task<Result<Session, SessionError>, Never>?
+
+    private func openRequestedSession() async -> Result<Session?, SessionError> {
+        guard let requestedID else { return .success(nil) }
+        do throws(SessionError) {
+            return .success(try await manager.configuration.sticky ? openSticky(requestedID) : openNonSticky(requestedID))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func createAndHold() async -> Result<Session, SessionError> {
+        do throws(SessionError) {
+            let created = try await manager.createSession()
+            hold(created)
+            return .success(created)
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// Gives the session a new id, keeping its attributes; every copy under the old id is removed
@@ -89,6 +119,7 @@ public actor SessionRequest {
         manager.metrics.requestsWithSession.increment()
         let (retained, manager) = (self.retained ? session.id.random : nil, self.manager)
         if manager.configuration.sessionBackupAsync, session.isValid {
+            await manager.placeBeforeAsyncStore(session)
             Task {
                 _ = try? await manager.store(session)
                 await Self.release(retained, manager: manager)

@@ -157,6 +157,24 @@ import Testing
         }
     }
 
+    /// Concurrent `session()` calls within one request open (or create) one session, counted once.
+    @Test func concurrentCallsWithinOneRequestShareOneOpen() async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: false)
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            for cookie in [browser.cookie, nil] {
+                let request = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+                async let first = request.session()
+                async let second = request.session()
+                let (one, two) = try await (first, second)
+                #expect(one != nil && one === two)
+                _ = try await request.finish()
+                #expect(a.local.count == 0, "every user of the shared entry released it")
+            }
+        }
+    }
+
     @Test(arguments: [true, false])
     func anUnchangedSessionCausesNoWrite(sticky: Bool) async throws {
         try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
