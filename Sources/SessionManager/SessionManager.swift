@@ -14,8 +14,9 @@ import Darwin
 ///
 /// Adapters call ``beginRequest(cookie:method:path:)`` when a request arrives, hand the returned
 /// ``SessionRequest`` to the handler, and call ``SessionRequest/finish()`` before the response
-/// leaves; it stores what changed and says which `Set-Cookie` to send.
-public final class SessionManager: Sendable {
+/// leaves; it stores what changed and says which `Set-Cookie` to send. As a swift-service-lifecycle
+/// `Service` it lets asynchronous stores finish on shutdown.
+public final class SessionManager: Service, Sendable {
     /// The configuration in force.
     public let configuration: SessionManagerConfiguration
 
@@ -23,6 +24,7 @@ public final class SessionManager: Sendable {
     let local: LocalSessions
     let locking: SessionLocking
     let readOnlyRequests = ReadOnlyRequests()
+    let pendingWrites = PendingWrites()
     let metrics = SessionMetrics()
     let logger: Logger
     private let patterns: SessionPatterns
@@ -57,6 +59,21 @@ public final class SessionManager: Sendable {
         )
         self.refreshIntervalMilliseconds = Int64(max(1, configuration.maxInactiveInterval / 10)) * 1000
         self.cookies = SessionCookieFormatter(configuration.cookie)
+    }
+
+    // MARK: Lifecycle
+
+    /// Runs until graceful shutdown, then waits for the store writes still running after their
+    /// responses (`sessionBackupAsync`). Register it after the store's client in a `ServiceGroup`,
+    /// so it shuts down first and the client is still there for those writes.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await waitForPendingStores()
+    }
+
+    /// Returns once no store write started by `sessionBackupAsync` is still running.
+    public func waitForPendingStores() async {
+        await pendingWrites.waitUntilIdle()
     }
 
     // MARK: Requests

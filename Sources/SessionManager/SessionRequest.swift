@@ -120,7 +120,7 @@ public actor SessionRequest {
         let (retained, manager) = (self.retained ? session.id.random : nil, self.manager)
         if manager.configuration.sessionBackupAsync, session.isValid {
             await manager.placeBeforeAsyncStore(session)
-            Task {
+            manager.pendingWrites.start {
                 _ = try? await manager.store(session)
                 await Self.release(retained, manager: manager)
             }

@@ -44,7 +44,7 @@ struct DemoServer {
         let application = Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "msm"),
-            services: [client],
+            services: [client, manager],  // shut down in reverse: the manager's pending writes first
             logger: logger
         )
         logger.notice("msm serve listening", metadata: [

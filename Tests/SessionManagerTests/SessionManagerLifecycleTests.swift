@@ -267,7 +267,8 @@ import Testing
                 return try record.attributes["visits"].map { try JSONSessionAttributeCoder().decode(Int.self, from: $0) }
             }
             if async {
-                #expect(try await eventually { try await storedVisits() == 1 })
+                await a.waitForPendingStores()
+                #expect(try await storedVisits() == 1)
             } else {
                 #expect(try await storedVisits() == 1)
             }
