@@ -62,8 +62,9 @@ import Testing
 
     @Test func aDeadOwnersLockExpiresAndOnlyTheOwnerReleasesIt() async throws {
         try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            // A's lock expires quickly (memcached: within 0-2 s); B's must outlive the intruder check.
             let a = try lockedServer(cluster, route: "A", timeout: .seconds(5), expiration: .seconds(1))
-            let b = try lockedServer(cluster, route: "B", timeout: .seconds(5), expiration: .seconds(1))
+            let b = try lockedServer(cluster, route: "B", timeout: .seconds(5), expiration: .seconds(30))
             let c = try lockedServer(cluster, route: "C", timeout: .milliseconds(300), expiration: .seconds(1))
             var browser = Browser()
             _ = try await browser.visit(a)
@@ -71,11 +72,8 @@ import Testing
 
             let stale = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
             _ = try await stale.session()  // then "dies" holding the lock
-            let clock = ContinuousClock()
-            let start = clock.now
             let next = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
             #expect(try await next.session() != nil, "the expired lock was taken over")
-            #expect(clock.now - start >= .milliseconds(500))
 
             // The stale owner finishing must not release the lock that B now holds.
             _ = try await stale.finish()
