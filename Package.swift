@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "MemcachedClient", targets: ["MemcachedClient"]),
         .library(name: "SessionManager", targets: ["SessionManager"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "HummingbirdSessionManager", targets: ["HummingbirdSessionManager"]),
         .executable(name: "msm", targets: ["msm"]),
     ],
@@ -124,6 +125,23 @@ let package = Package(
             name: "MsmEndToEndTests",
             dependencies: [
                 "MemcachedTestSupport",
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: [
+                "RedisClient",
+                "MemcachedTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strictSwift6
         ),
