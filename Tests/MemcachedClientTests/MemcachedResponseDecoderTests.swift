@@ -77,35 +77,20 @@ import Testing
         #expect(throws: MemcachedDecodingError.self) { try decoder.decode(buffer: &buffer) }
     }
 
-    /// Random bytes and mutated valid streams, fed in random splits: the decoder must only ever
-    /// return replies or throw, never trap or loop.
+    /// Random bytes, reply-alphabet soup and mutated valid streams, fed in random splits: the
+    /// decoder must only return replies or throw its own error, and consume nothing while it waits.
     @Test func survivesRandomAndMutatedInput() {
-        var generator = SplitMix64(seed: 0x5EED)
         let valid = Array(Self.wellFormed.map(\.0).joined().utf8)
-        for round in 0..<3000 {
-            var bytes: [UInt8]
-            if round.isMultiple(of: 2) {
-                bytes = (0..<Int(generator.next() % 64)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-            } else {
-                bytes = valid
-                for _ in 0..<(1 + generator.next() % 4) {
-                    bytes[Int(generator.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: generator.next())
-                }
-            }
-            var decoder = MemcachedResponseDecoder(maximumValueLength: 1 << 16)
-            var buffer = ByteBuffer()
-            var offset = 0
-            do {
-                while offset < bytes.count {
-                    let chunk = min(bytes.count - offset, 1 + Int(generator.next() % 16))
-                    buffer.writeBytes(bytes[offset..<(offset + chunk)])
-                    offset += chunk
-                    while try decoder.decode(buffer: &buffer) != nil {}
-                }
-            } catch {
-                #expect(error is MemcachedDecodingError)
-            }
+        let alphabet = Array("HDVAENFNSEXMN 0123456789cftO-\r\n\r\nVERSION SERVER_ERROR".utf8)
+        let inputs = DecoderFuzzing.inputs(valid: valid, alphabet: alphabet, rounds: 3000, seed: 0x5EED)
+        let outcome = DecoderFuzzing.run(inputs, seed: 0x5EED + 1, decodingError: MemcachedDecodingError.self) {
+            MemcachedResponseDecoder(maximumValueLength: 1 << 16)
         }
+        #expect(outcome.foreignErrors.isEmpty, "\(outcome.foreignErrors.prefix(3))")
+        #expect(outcome.consumedWithoutValue.isEmpty, "consumed bytes of an incomplete reply in rounds \(outcome.consumedWithoutValue.prefix(5))")
+        #expect(outcome.valueWithoutConsuming.isEmpty)
+        #expect(outcome.decoded > 500)
+        #expect(outcome.thrown > 500)
     }
 
     private static func decodeAll(_ input: ByteBuffer) throws {

@@ -253,55 +253,18 @@ import Testing
     /// the decoder must only return values or throw ``RESPDecodingError``, and must consume
     /// nothing when it returns `nil`.
     @Test func survivesRandomAndMutatedInput() {
-        var generator = SplitMix64(seed: 0x5EED_2ED1)
         let valid = Array(Self.wellFormed.map(\.0).joined().utf8)
         let alphabet = Array("+-:$*_,#(!=%~>|0123456789-1\r\n\r\nabtfinx.e".utf8)
-        var decodedValues = 0
-        var thrown = 0
-        for round in 0..<3000 {
-            var bytes: [UInt8]
-            switch round % 3 {
-            case 0:
-                bytes = (0..<Int(generator.next() % 64)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-            case 1:
-                bytes = (0..<Int(generator.next() % 128)).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
-            default:
-                bytes = valid
-                for _ in 0..<(1 + generator.next() % 4) {
-                    let position = Int(generator.next() % UInt64(bytes.count))
-                    switch generator.next() % 3 {
-                    case 0: bytes[position] = UInt8(truncatingIfNeeded: generator.next())
-                    case 1: bytes.insert(alphabet[Int(generator.next() % UInt64(alphabet.count))], at: position)
-                    default: bytes.remove(at: position)
-                    }
-                }
-            }
-            var decoder = RESPDecoder(maximumBulkLength: 1 << 16, maximumAggregateCount: 1 << 12, maximumDepth: 8)
-            var buffer = ByteBuffer()
-            var offset = 0
-            do {
-                while offset < bytes.count {
-                    let chunk = min(bytes.count - offset, 1 + Int(generator.next() % 16))
-                    buffer.writeBytes(bytes[offset..<(offset + chunk)])
-                    offset += chunk
-                    while true {
-                        let before = buffer.readerIndex
-                        guard try decoder.decode(buffer: &buffer) != nil else {
-                            #expect(buffer.readerIndex == before, "round \(round) consumed bytes of an incomplete value")
-                            break
-                        }
-                        #expect(buffer.readerIndex > before)
-                        decodedValues += 1
-                    }
-                }
-            } catch {
-                #expect(error is RESPDecodingError, "round \(round): \(error)")
-                thrown += 1
-            }
+        let inputs = DecoderFuzzing.inputs(valid: valid, alphabet: alphabet, rounds: 3000, seed: 0x5EED_2ED1)
+        let outcome = DecoderFuzzing.run(inputs, seed: 0x5EED_2ED2, decodingError: RESPDecodingError.self) {
+            RESPDecoder(maximumBulkLength: 1 << 16, maximumAggregateCount: 1 << 12, maximumDepth: 8)
         }
+        #expect(outcome.foreignErrors.isEmpty, "\(outcome.foreignErrors.prefix(3))")
+        #expect(outcome.consumedWithoutValue.isEmpty, "consumed bytes of an incomplete value in rounds \(outcome.consumedWithoutValue.prefix(5))")
+        #expect(outcome.valueWithoutConsuming.isEmpty)
         // The corpus must exercise both outcomes, or the fuzz proves nothing.
-        #expect(decodedValues > 1000)
-        #expect(thrown > 500)
+        #expect(outcome.decoded > 1000)
+        #expect(outcome.thrown > 500)
     }
 
     /// Random value trees, serialized, attributes sprinkled in, fed in random splits: each decodes
