@@ -98,10 +98,21 @@ let package = Package(
             ],
             swiftSettings: strictSwift6
         ),
+        .target(
+            name: "SessionManagerTestSupport",
+            dependencies: [
+                "SessionManager",
+                "MemcachedTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/SessionManagerTestSupport",
+            swiftSettings: strictSwift6
+        ),
         .testTarget(
             name: "SessionManagerTests",
             dependencies: [
                 "SessionManager",
+                "SessionManagerTestSupport",
                 "MemcachedClient",
                 "MemcachedTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -112,6 +123,7 @@ let package = Package(
             name: "HummingbirdSessionManagerTests",
             dependencies: [
                 "HummingbirdSessionManager",
+                "SessionManagerTestSupport",
                 "SessionManager",
                 "MemcachedClient",
                 "MemcachedTestSupport",

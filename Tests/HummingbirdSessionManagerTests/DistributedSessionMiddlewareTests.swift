@@ -74,7 +74,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
     @Test(arguments: [true, false])
     func aRequestThatNeverTouchesItsSessionCostsNothing(sticky: Bool) async throws {
         try await MemcachedCluster.with { cluster in
-            let manager = try cluster.makeManager(sticky: sticky) { $0.lockingMode = sticky ? .none : .all }
+            let manager = try cluster.makeServer(sticky: sticky) { $0.lockingMode = sticky ? .none : .all }
             let app = Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self))
             try await app.test(.router) { client in
                 let created = try await client.execute(uri: "/visits", method: .get)
@@ -100,7 +100,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
     @Test(arguments: ContextKind.allCases, [true, false])
     func cookieLifecycle(context kind: ContextKind, sticky: Bool) async throws {
         try await MemcachedCluster.with { cluster in
-            let manager = try cluster.makeManager(sticky: sticky)
+            let manager = try cluster.makeServer(sticky: sticky)
             switch kind {
             case .basic: try await exerciseCookieLifecycle(Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self)), cluster)
             case .custom: try await exerciseCookieLifecycle(Application(router: sessionRouter(manager, context: ShopRequestContext.self)), cluster)
@@ -142,7 +142,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
     /// Login rotates the id: the new cookie carries the state, the old id is dead.
     @Test func changeSessionIDSendsANewCookieAndKillsTheOldID() async throws {
         try await MemcachedCluster.with { cluster in
-            let manager = try cluster.makeManager()
+            let manager = try cluster.makeServer()
             let app = Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self))
             try await app.test(.router) { client in
                 let first = try await client.execute(uri: "/visits", method: .get)
@@ -175,8 +175,8 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
     /// the change is in memcached (another app server reads it).
     @Test func anErrorResponseStillStoresTheSessionAndSendsTheCookie() async throws {
         try await MemcachedCluster.with { cluster in
-            let a = try cluster.makeManager(route: "A")
-            let b = try cluster.makeManager(route: "B")
+            let a = try cluster.makeServer(route: "A")
+            let b = try cluster.makeServer(route: "B")
             let appA = Application(router: sessionRouter(a, context: BasicDistributedSessionRequestContext.self))
             let appB = Application(router: sessionRouter(b, context: ShopRequestContext.self))
             let cookie = try await appA.test(.router) { client in
@@ -208,7 +208,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
     /// a handler there that asks for its session gets a 500 (the contract, not a silent session).
     @Test func ignoredPathsDoNoSessionWork() async throws {
         try await MemcachedCluster.with { cluster in
-            let manager = try cluster.makeManager { $0.requestURIIgnorePattern = #".*\.(css|png)$"# }
+            let manager = try cluster.makeServer { $0.requestURIIgnorePattern = #".*\.(css|png)$"# }
             let app = Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self))
             try await app.test(.router) { client in
                 let created = try await client.execute(uri: "/visits", method: .get)
@@ -240,8 +240,8 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
                 $0.lockingMode = .all
                 $0.lockTimeout = .milliseconds(300)
             }
-            let manager = try cluster.makeManager(route: "A", sticky: false, configure: configure)
-            let otherServer = try cluster.makeManager(route: "B", sticky: false, configure: configure)
+            let manager = try cluster.makeServer(route: "A", sticky: false, configure: configure)
+            let otherServer = try cluster.makeServer(route: "B", sticky: false, configure: configure)
             let app = Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self))
             try await app.test(.router) { client in
                 let created = try await client.execute(uri: "/visits", method: .get)
@@ -267,7 +267,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
     /// empty session); a request without session work is unaffected.
     @Test func everyNodeDownIsA503InNonStickyMode() async throws {
         try await MemcachedCluster.with { cluster in
-            let manager = try cluster.makeManager(sticky: false)
+            let manager = try cluster.makeServer(sticky: false)
             let app = Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self))
             try await app.test(.router) { client in
                 let created = try await client.execute(uri: "/visits", method: .get)

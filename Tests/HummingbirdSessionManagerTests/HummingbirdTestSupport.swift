@@ -2,28 +2,13 @@ import Hummingbird
 import HummingbirdTesting
 import MemcachedClient
 import MemcachedTestSupport
+import SessionManagerTestSupport
 import SessionManager
 import Synchronization
 import Testing
 
 /// Real memcached nodes for one test (see ``MemcachedTestCluster``).
 typealias MemcachedCluster = MemcachedTestCluster
-
-extension MemcachedTestCluster {
-    /// One app server's session manager, with its own client (as a separate process would have).
-    func makeManager(
-        route: String? = "A",
-        sticky: Bool = true,
-        configure: (inout SessionManagerConfiguration) -> Void = { _ in }
-    ) throws -> SessionManager {
-        var configuration = SessionManagerConfiguration()
-        configuration.route = route
-        configuration.sticky = sticky
-        configuration.nodeAvailabilityTTL = .milliseconds(200)
-        configure(&configuration)
-        return try SessionManager(configuration: configuration, store: MemcachedSessionStore.topology(client: makeClient()))
-    }
-}
 
 extension TestResponse {
     /// Every `Set-Cookie` header of the response.

@@ -1,4 +1,5 @@
 import MemcachedTestSupport
+import SessionManagerTestSupport
 import Testing
 
 @testable import SessionManager

@@ -1,42 +1,15 @@
 import Logging
 import MemcachedClient
 import MemcachedTestSupport
+import SessionManagerTestSupport
 import NIOCore
 import Synchronization
 import Testing
 
 @testable import SessionManager
 
-/// Real memcached nodes (see ``MemcachedTestCluster``) plus app servers: SessionManagers, each
-/// with its own client, as separate processes would have.
+/// Real memcached nodes plus app servers (`makeServer`, in SessionManagerTestSupport).
 typealias SessionTestCluster = MemcachedTestCluster
-
-extension MemcachedTestCluster {
-    /// One app server.
-    func makeServer(
-        route: String?,
-        sticky: Bool,
-        events: EventLog? = nil,
-        configure: (inout SessionManagerConfiguration) -> Void = { _ in }
-    ) throws -> SessionManager {
-        var configuration = SessionManagerConfiguration()
-        configuration.sticky = sticky
-        configuration.route = route
-        configuration.nodeAvailabilityTTL = .milliseconds(200)
-        configure(&configuration)
-        let topology = MemcachedSessionStore.topology(client: try makeClient())
-        var onEvent: (@Sendable (SessionEvent) -> Void)?
-        if let events { onEvent = { events.append($0) } }
-        return try SessionManager(configuration: configuration, store: topology, logger: Logger(label: "test-\(route ?? "-")"), onEvent: onEvent)
-    }
-}
-
-/// Collects session events.
-final class EventLog: Sendable {
-    private let events = Mutex<[SessionEvent]>([])
-    func append(_ event: SessionEvent) { events.withLock { $0.append(event) } }
-    var all: [SessionEvent] { events.withLock { $0 } }
-}
 
 /// A browser: keeps the cookie the server last set.
 struct Browser {

@@ -1,0 +1,36 @@
+import Logging
+import MemcachedTestSupport
+import SessionManager
+import Synchronization
+
+extension MemcachedTestCluster {
+    /// One app server: a `SessionManager` with its own client (as a separate process would have),
+    /// node availability re-probed quickly so fault tests stay short.
+    public func makeServer(
+        route: String? = "A",
+        sticky: Bool = true,
+        events: EventLog? = nil,
+        configure: (inout SessionManagerConfiguration) -> Void = { _ in }
+    ) throws -> SessionManager {
+        var configuration = SessionManagerConfiguration()
+        configuration.sticky = sticky
+        configuration.route = route
+        configuration.nodeAvailabilityTTL = .milliseconds(200)
+        configure(&configuration)
+        let topology = MemcachedSessionStore.topology(client: try makeClient())
+        var onEvent: (@Sendable (SessionEvent) -> Void)?
+        if let events { onEvent = { events.append($0) } }
+        return try SessionManager(configuration: configuration, store: topology, logger: Logger(label: "test-\(route ?? "-")"), onEvent: onEvent)
+    }
+}
+
+/// Collects session events.
+public final class EventLog: Sendable {
+    private let events = Mutex<[SessionEvent]>([])
+    /// An empty log.
+    public init() {}
+    /// Records one event.
+    public func append(_ event: SessionEvent) { events.withLock { $0.append(event) } }
+    /// Everything recorded, in order.
+    public var all: [SessionEvent] { events.withLock { $0 } }
+}
