@@ -22,6 +22,10 @@ public final class Session: Sendable {
         /// Random parts of ids this session had before ``SessionRequest/changeSessionID()``:
         /// deleted from every node once the session is stored under its new id, not before.
         var retiredRandoms: [String] = []
+        /// Bumped by every attribute write; equal to `storedChangeCount` means no write since the
+        /// last store, so a read-only request skips even comparing the attributes.
+        var changeCount: UInt64 = 0
+        var storedChangeCount: UInt64 = 0
     }
 
     private let state: Mutex<State>
@@ -83,7 +87,9 @@ public final class Session: Sendable {
 
     /// Removes the attribute.
     public func removeAttribute(_ name: String) {
-        _ = state.withLock { $0.attributes.removeValue(forKey: name) }
+        state.withLock { state in
+            if state.attributes.removeValue(forKey: name) != nil { state.changeCount &+= 1 }
+        }
     }
 
     /// The attribute's encoded bytes, for callers with their own encoding.
@@ -101,7 +107,10 @@ public final class Session: Sendable {
         guard bytes.count <= Self.maximumValueLength else {
             throw SessionError(.attributeCoding, "attribute \"\(name.prefix(64))\" is \(bytes.count) bytes; at most \(Self.maximumValueLength)")
         }
-        state.withLock { $0.attributes[name] = bytes }
+        state.withLock { state in
+            state.attributes[name] = bytes
+            state.changeCount &+= 1
+        }
     }
 
     /// Longest attribute name accepted.

@@ -324,6 +324,14 @@ public final class SessionManager: Service, Sendable {
     private func storeHoldingGate(_ session: Session) async throws(SessionError) -> StoreOutcome {
         let now = currentTimeMilliseconds()
         let refreshInterval = refreshIntervalMilliseconds
+        let untouched = session.withState { state in
+            state.isValid && !state.mustStore && state.changeCount == state.storedChangeCount
+                && !(state.maxInactiveInterval > 0 && now - state.storedAccessTime >= refreshInterval)
+        }
+        guard !untouched else {
+            metrics.storesSkipped.increment()
+            return .unchanged
+        }
         let snapshot = session.withState { state in
             let persisted = patterns.persistedAttributes(state.attributes)
             return (
@@ -332,7 +340,7 @@ public final class SessionManager: Service, Sendable {
                 mustStore: state.mustStore,
                 refreshDue: state.maxInactiveInterval > 0 && now - state.storedAccessTime >= refreshInterval,
                 creationTime: state.creationTime, maxInactiveInterval: state.maxInactiveInterval,
-                retired: state.retiredRandoms
+                retired: state.retiredRandoms, changeCount: state.changeCount
             )
         }
         guard snapshot.isValid else {
@@ -344,11 +352,16 @@ public final class SessionManager: Service, Sendable {
             return .deleted
         }
         guard snapshot.changed || snapshot.mustStore || snapshot.refreshDue else {
+            // Writes that set the values already stored: nothing to store, and the next
+            // read-only request may skip the comparison.
+            session.withState { state in
+                if state.changeCount == snapshot.changeCount { state.storedChangeCount = snapshot.changeCount }
+            }
             metrics.storesSkipped.increment()
             return .unchanged
         }
         guard !nodes.nodes.isEmpty else {
-            markStored(session, storedID: snapshot.id, attributes: snapshot.persisted, at: now)
+            markStored(session, storedID: snapshot.id, changeCount: snapshot.changeCount, attributes: snapshot.persisted, at: now)
             return .stored(changedAttributes: snapshot.changed)
         }
 
@@ -374,7 +387,7 @@ public final class SessionManager: Service, Sendable {
                 try await write(bytes, key: storageKey(snapshot.id.random), primary: target, expiration: expiration)
                 // The id names the new node only once the session really lives there.
                 relocate(session, to: target)
-                markStored(session, storedID: snapshot.id, attributes: snapshot.persisted, at: now)
+                markStored(session, storedID: snapshot.id, changeCount: snapshot.changeCount, attributes: snapshot.persisted, at: now)
                 metrics.stores.increment()
                 // Only now that the session lives under its new id may the old ids die.
                 for random in snapshot.retired { await deleteEverywhere(random: random) }
@@ -463,10 +476,11 @@ public final class SessionManager: Service, Sendable {
 
     /// Records what the store now holds. A session whose id changed while the write was in
     /// flight (login rotation) still must be stored under its new id.
-    private func markStored(_ session: Session, storedID: SessionID, attributes: [String: [UInt8]], at now: Int64) {
+    private func markStored(_ session: Session, storedID: SessionID, changeCount: UInt64, attributes: [String: [UInt8]], at now: Int64) {
         session.withState { state in
             state.storedAttributes = attributes
             state.storedAccessTime = now
+            state.storedChangeCount = changeCount
             if state.id.random == storedID.random {
                 state.mustStore = false
                 state.retiredRandoms.removeAll()

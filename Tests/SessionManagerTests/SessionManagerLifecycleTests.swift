@@ -177,6 +177,19 @@ import Testing
     }
 
     @Test(arguments: [true, false])
+    func removingAnAttributeIsStored(sticky: Bool) async throws {
+        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: sticky)
+            let b = try cluster.makeServer(route: "B", sticky: sticky)
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            try await browser.request(a) { $0.removeAttribute("visits") }
+            let (session, _) = try await browser.request(b)  // B reads the store
+            #expect(session?.rawAttribute("visits") == nil)
+        }
+    }
+
+    @Test(arguments: [true, false])
     func anUnchangedSessionCausesNoWrite(sticky: Bool) async throws {
         try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: sticky)
