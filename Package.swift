@@ -30,8 +30,16 @@ let package = Package(
     ],
     targets: [
         .target(
+            name: "PipelinedConnections",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
             name: "MemcachedClient",
             dependencies: [
+                "PipelinedConnections",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -45,6 +53,7 @@ let package = Package(
             name: "SessionManager",
             dependencies: [
                 "MemcachedClient",
+                "RedisClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -69,6 +78,7 @@ let package = Package(
                 "HummingbirdSessionManager",
                 "SessionManager",
                 "MemcachedClient",
+                "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -79,19 +89,20 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .target(
-            name: "MemcachedTestSupport",
+            name: "ServerTestSupport",
             dependencies: [
                 "MemcachedClient",
+                "RedisClient",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            path: "Tests/MemcachedTestSupport",
+            path: "Tests/ServerTestSupport",
             swiftSettings: strictSwift6
         ),
         .testTarget(
             name: "MemcachedClientTests",
             dependencies: [
                 "MemcachedClient",
-                "MemcachedTestSupport",
+                "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -102,7 +113,7 @@ let package = Package(
             name: "SessionManagerTestSupport",
             dependencies: [
                 "SessionManager",
-                "MemcachedTestSupport",
+                "ServerTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/SessionManagerTestSupport",
@@ -114,7 +125,7 @@ let package = Package(
                 "SessionManager",
                 "SessionManagerTestSupport",
                 "MemcachedClient",
-                "MemcachedTestSupport",
+                "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSwift6
@@ -126,7 +137,7 @@ let package = Package(
                 "SessionManagerTestSupport",
                 "SessionManager",
                 "MemcachedClient",
-                "MemcachedTestSupport",
+                "ServerTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
@@ -136,14 +147,20 @@ let package = Package(
         .testTarget(
             name: "MsmEndToEndTests",
             dependencies: [
-                "MemcachedTestSupport",
+                "ServerTestSupport",
             ],
             swiftSettings: strictSwift6
         ),
         .target(
             name: "RedisClient",
             dependencies: [
+                "PipelinedConnections",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSwift6
         ),
@@ -151,7 +168,8 @@ let package = Package(
             name: "RedisClientTests",
             dependencies: [
                 "RedisClient",
-                "MemcachedTestSupport",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
@@ -161,7 +179,7 @@ let package = Package(
             name: "MemcachedClientBenchmark",
             dependencies: [
                 "MemcachedClient",
-                "MemcachedTestSupport",
+                "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -1,6 +1,6 @@
 import Foundation
 import MemcachedClient
-import MemcachedTestSupport
+import ServerTestSupport
 import NIOCore
 
 /// Our client against memcaslap (libmemcached's C load generator), same server, same workload,

@@ -1,7 +1,7 @@
 import Hummingbird
 import HummingbirdTesting
 import MemcachedClient
-import MemcachedTestSupport
+import ServerTestSupport
 import SessionManagerTestSupport
 import SessionManager
 import Synchronization

@@ -1,4 +1,4 @@
-import MemcachedTestSupport
+import ServerTestSupport
 import NIOCore
 import NIOTestUtils
 import Testing

@@ -1,5 +1,5 @@
 import Foundation
-import MemcachedTestSupport
+import ServerTestSupport
 import Synchronization
 
 #if canImport(Glibc)

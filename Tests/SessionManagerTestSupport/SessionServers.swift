@@ -1,5 +1,5 @@
 import Logging
-import MemcachedTestSupport
+import ServerTestSupport
 import SessionManager
 import Synchronization
 

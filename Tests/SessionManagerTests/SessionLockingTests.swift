@@ -1,4 +1,4 @@
-import MemcachedTestSupport
+import ServerTestSupport
 import SessionManagerTestSupport
 import Testing
 

@@ -1,6 +1,6 @@
 import Logging
 import MemcachedClient
-import MemcachedTestSupport
+import ServerTestSupport
 import SessionManagerTestSupport
 import NIOCore
 import Synchronization
