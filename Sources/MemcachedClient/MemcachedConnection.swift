@@ -1,9 +1,9 @@
-import Logging
 import NIOCore
 import NIOPosix
+import PipelinedConnections
 
 /// One TCP connection to one memcached node, carrying many pipelined requests at once.
-final class MemcachedConnection: Sendable {
+final class MemcachedConnection: PipelinedConnection {
     let channel: any Channel
     private let handler: NIOLoopBound<MemcachedChannelHandler>
 
@@ -42,6 +42,8 @@ final class MemcachedConnection: Sendable {
     }
 
     var isActive: Bool { channel.isActive }
+
+    var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
 
     /// Sends `request` and waits for its reply; never longer than the operation timeout.
     func execute(_ request: MemcachedRequest) async -> Result<MemcachedResponse, MemcachedError> {

@@ -1,3 +1,5 @@
+import PipelinedConnections
+
 /// Everything that can go wrong talking to memcached, with what to do about it.
 ///
 /// A struct with an extensible ``Code`` (the postgres-nio shape) rather than an enum, so new
@@ -80,5 +82,23 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
             return "This is a bug or a non-memcached peer at that address; the connection was reset. Please report it."
         default: return "See memcached's log for details."
         }
+    }
+}
+
+extension MemcachedError: ConnectionSlotFailure {
+    package static func backingOff(consecutiveFailures: Int, lastError: MemcachedError, retryIn: Duration, node: String) -> MemcachedError {
+        MemcachedError(
+            .nodeUnavailable,
+            "the node failed \(consecutiveFailures) time(s) in a row (last: \(lastError.message)); next reconnect in \(retryIn.wholeMilliseconds) ms",
+            node: node
+        )
+    }
+
+    package static func shutDown(node: String) -> MemcachedError {
+        MemcachedError(.clientShutdown, "the client has been shut down", node: node)
+    }
+
+    package static func connectFailed(_ error: any Error, node: String) -> MemcachedError {
+        MemcachedError(.connectFailed, "\(error)", node: node)
     }
 }

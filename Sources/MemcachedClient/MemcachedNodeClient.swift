@@ -1,6 +1,6 @@
 import Logging
 import NIOCore
-import Synchronization
+import PipelinedConnections
 
 /// The operations of one memcached node, over its small set of pipelined connections.
 ///
@@ -11,8 +11,7 @@ import Synchronization
 public final class MemcachedNodeClient: Sendable {
     /// The node this client talks to.
     public let node: MemcachedNode
-    private let slots: [MemcachedConnectionSlot]
-    private let nextSlot = Atomic<Int>(0)
+    private let connections: ConnectionSlots<MemcachedConnection, MemcachedError>
     private let maximumValueLength: Int
     private let metrics: MemcachedNodeMetrics
 
@@ -21,9 +20,18 @@ public final class MemcachedNodeClient: Sendable {
         self.maximumValueLength = configuration.maximumValueLength
         let metrics = MemcachedNodeMetrics(node: node)
         self.metrics = metrics
-        self.slots = (0..<configuration.connectionsPerNode).map { _ in
-            MemcachedConnectionSlot(node: node, eventLoop: eventLoopGroup.next(), configuration: configuration, logger: logger, metrics: metrics)
-        }
+        let backoff = ReconnectBackoff(initial: configuration.initialReconnectDelay, maximum: configuration.maximumReconnectDelay)
+        self.connections = ConnectionSlots((0..<configuration.connectionsPerNode).map { _ in
+            ConnectionSlot(
+                nodeDescription: node.description,
+                eventLoop: eventLoopGroup.next(),
+                backoff: backoff,
+                connect: { eventLoop throws(MemcachedError) in
+                    try await MemcachedConnection.connect(to: node, configuration: configuration, eventLoop: eventLoop)
+                },
+                onEvent: { event in Self.record(event, node: node, logger: logger, metrics: metrics) }
+            )
+        })
     }
 
     // MARK: Reading
@@ -154,22 +162,27 @@ public final class MemcachedNodeClient: Sendable {
     private func execute(_ command: MemcachedRequest.Command) async throws(MemcachedError) -> MemcachedResponse {
         metrics.requests.increment()
         do {
-            return try await connection().execute(MemcachedRequest(command: command)).get()
+            return try await connections.connection().execute(MemcachedRequest(command: command)).get()
         } catch {
             metrics.recordFailure(error)
             throw error
         }
     }
 
-    /// Round-robin over the slots; a slot still reconnecting is skipped while another is live, so
-    /// one dropped connection does not fail requests that a sibling could carry.
-    private func connection() async throws(MemcachedError) -> MemcachedConnection {
-        let slot = slots[nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count]
-        if let connection = slot.liveConnection() { return connection }
-        if slot.isRecovering, let sibling = slots.lazy.compactMap({ $0.liveConnection() }).first {
-            return sibling
+    private static func record(_ event: ConnectionSlot<MemcachedConnection, MemcachedError>.Event, node: MemcachedNode, logger: Logger, metrics: MemcachedNodeMetrics) {
+        switch event {
+        case .connected(let afterFailures):
+            metrics.connects.increment()
+            if afterFailures > 0 {
+                logger.info("memcached node reachable again", metadata: ["memcached.node": "\(node)", "memcached.failed_attempts": "\(afterFailures)"])
+            }
+        case .connectFailed(let error, let retryIn):
+            metrics.connectFailures.increment()
+            logger.warning("memcached node unreachable", metadata: [
+                "memcached.node": "\(node)", "error": "\(error.message)",
+                "memcached.retry_in_ms": "\(retryIn.wholeMilliseconds)",
+            ])
         }
-        return try await slot.connection()
     }
 
     private func unexpected(_ response: MemcachedResponse, to command: String) -> MemcachedError {
@@ -178,8 +191,6 @@ public final class MemcachedNodeClient: Sendable {
 
     /// Stops taking requests and closes every connection once its in-flight replies are in.
     func shutdown() async {
-        await withTaskGroup(of: Void.self) { group in
-            for slot in slots { group.addTask { await slot.shutdown() } }
-        }
+        await connections.shutdown()
     }
 }

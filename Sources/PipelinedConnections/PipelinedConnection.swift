@@ -12,3 +12,14 @@ package protocol PipelinedConnection: AnyObject, Sendable {
     /// Closes now, failing whatever is pending.
     func close() async
 }
+
+/// The errors a slot must be able to raise itself, in the protocol client's own error type.
+package protocol ConnectionSlotFailure: Error, Sendable {
+    /// The node failed `consecutiveFailures` times in a row and the next reconnect is `retryIn` away:
+    /// the request fails fast instead of waiting.
+    static func backingOff(consecutiveFailures: Int, lastError: Self, retryIn: Duration, node: String) -> Self
+    /// The client was shut down.
+    static func shutDown(node: String) -> Self
+    /// A connect attempt failed with an error of another type (should not happen; kept total).
+    static func connectFailed(_ error: any Error, node: String) -> Self
+}
