@@ -19,10 +19,10 @@ public enum MemcachedSessionStore {
 struct MemcachedSessionStoreNode: SessionStoreNode {
     let client: MemcachedNodeClient
 
-    func get(_ key: String) async throws(SessionStoreError) -> (value: [UInt8], cas: UInt64)? {
+    func get(_ key: String) async throws(SessionStoreError) -> [UInt8]? {
         do throws(MemcachedError) {
             guard let item = try await client.get(MemcachedKey(key)) else { return nil }
-            return (Array(item.value.readableBytesView), item.cas)
+            return Array(item.value.readableBytesView)
         } catch {
             throw Self.translate(error)
         }
@@ -44,9 +44,23 @@ struct MemcachedSessionStoreNode: SessionStoreNode {
         }
     }
 
-    func delete(_ key: String, cas: UInt64?) async throws(SessionStoreError) -> Bool {
+    func delete(_ key: String) async throws(SessionStoreError) -> Bool {
         do throws(MemcachedError) {
-            return try await client.delete(MemcachedKey(key), cas: cas) == .deleted
+            return try await client.delete(MemcachedKey(key)) == .deleted
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    /// Read, compare, then delete with the CAS token of the read: memcached refuses the delete
+    /// if anyone wrote the key in between.
+    func delete(_ key: String, ifValueIs value: [UInt8]) async throws(SessionStoreError) -> Bool {
+        do throws(MemcachedError) {
+            let memcachedKey = try MemcachedKey(key)
+            guard let current = try await client.get(memcachedKey), current.value.readableBytesView.elementsEqual(value) else {
+                return false
+            }
+            return try await client.delete(memcachedKey, cas: current.cas) == .deleted
         } catch {
             throw Self.translate(error)
         }

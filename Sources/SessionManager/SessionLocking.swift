@@ -54,11 +54,10 @@ struct SessionLocking: Sendable {
     func release(_ lock: SessionLock, on nodes: SessionNodes) async {
         let store = nodes.store(lock.node)
         do {
-            guard let current = try await store.get(lock.key), current.value == lock.token else {
+            guard try await store.delete(lock.key, ifValueIs: lock.token) else {
                 logger.warning("session lock expired before release; another request may have held it", metadata: ["lock": "\(lock.key)"])
                 return
             }
-            try await store.delete(lock.key, cas: current.cas)
         } catch {
             logger.warning("session lock not released (it expires by itself)", metadata: ["lock": "\(lock.key)", "error": "\(error.message)"])
         }

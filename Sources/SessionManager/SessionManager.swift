@@ -142,7 +142,7 @@ public final class SessionManager: Service, Sendable {
                 let stored = try await nodes.store(primary).get(key)
                 metrics.loads.increment()
                 if let stored {
-                    guard let session = await decode(stored.value, id: id) else {
+                    guard let session = await decode(stored, id: id) else {
                         metrics.loadsNotFound.increment()
                         return .notFound
                     }
@@ -177,7 +177,7 @@ public final class SessionManager: Service, Sendable {
             do throws(SessionStoreError) {
                 let stored = try await nodes.store(index).get(key)
                 anyNodeAnswered = true
-                guard let stored, let session = await decode(stored.value, id: id) else { continue }
+                guard let stored, let session = await decode(stored, id: id) else { continue }
                 metrics.failovers.increment()
                 let target = nodes.nodes[index].isFailover ? (await nodes.nodeForNewSession() ?? index) : index
                 relocate(session, to: target)
@@ -197,7 +197,7 @@ public final class SessionManager: Service, Sendable {
         for index in nodes.others(than: primary) where await nodes.isAvailable(index) {
             do throws(SessionStoreError) {
                 guard let stored = try await nodes.store(index).get(key) else { continue }
-                return await decode(stored.value, id: id)
+                return await decode(stored, id: id)
             } catch {
                 if error.kind == .nodeUnavailable { nodes.markDown(index, because: error) }
             }
@@ -501,7 +501,7 @@ public final class SessionManager: Service, Sendable {
                 group.addTask {
                     guard await self.nodes.isAvailable(index) else { return }
                     do throws(SessionStoreError) {
-                        try await self.nodes.store(index).delete(key, cas: nil)
+                        try await self.nodes.store(index).delete(key)
                     } catch {
                         if error.kind == .nodeUnavailable { self.nodes.markDown(index, because: error) }
                     }

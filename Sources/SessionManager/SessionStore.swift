@@ -26,19 +26,23 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
 }
 
 /// One node of a session store: the few operations msm's semantics need, with whole-second
-/// expirations (0 = never). Implemented for memcached by ``MemcachedSessionStore``; Redis next.
+/// expirations (0 = never). Implemented for memcached by ``MemcachedSessionStore`` and for Redis
+/// by ``RedisSessionStore``; each operation must be atomic on its node.
 ///
 /// Keys arrive already validated (hex session ids plus a checked prefix); values are opaque.
 public protocol SessionStoreNode: Sendable {
-    /// The value and its compare-and-swap token, or `nil` when absent.
-    func get(_ key: String) async throws(SessionStoreError) -> (value: [UInt8], cas: UInt64)?
+    /// The value, or `nil` when absent.
+    func get(_ key: String) async throws(SessionStoreError) -> [UInt8]?
     /// Stores unconditionally.
     func set(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError)
     /// Stores only if absent; `true` when stored (lock acquisition).
     func add(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) -> Bool
-    /// Deletes, only if unchanged since read when `cas` is given; `true` when deleted.
+    /// Deletes; `true` when the key existed.
     @discardableResult
-    func delete(_ key: String, cas: UInt64?) async throws(SessionStoreError) -> Bool
+    func delete(_ key: String) async throws(SessionStoreError) -> Bool
+    /// Deletes only while the key still holds `value`, atomically; `true` when deleted. A lock's
+    /// owner releases it this way, so a lock that expired and was taken by another request stays.
+    func delete(_ key: String, ifValueIs value: [UInt8]) async throws(SessionStoreError) -> Bool
     /// A cheap round trip proving the node answers (availability probe).
     func ping() async throws(SessionStoreError)
 }

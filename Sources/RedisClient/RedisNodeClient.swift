@@ -1,0 +1,208 @@
+import Logging
+import NIOCore
+import PipelinedConnections
+
+/// The commands of one Redis node, over its small set of pipelined connections.
+///
+/// msm addresses nodes by the id carried in the session id rather than by hashing keys, so this
+/// type is what a session store holds: one per configured node. Every command is bounded by the
+/// operation timeout and throws ``RedisError``, error replies included; normal outcomes (a missing
+/// key, a condition not met) are return values.
+public final class RedisNodeClient: Sendable {
+    /// The node this client talks to.
+    public let node: RedisNode
+    private let connections: ConnectionSlots<RedisConnection, RedisError>
+    private let maximumValueLength: Int
+    private let metrics: RedisNodeMetrics
+
+    init(node: RedisNode, configuration: RedisClientConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+        self.node = node
+        self.maximumValueLength = configuration.maximumValueLength
+        let metrics = RedisNodeMetrics(node: node)
+        self.metrics = metrics
+        let backoff = ReconnectBackoff(initial: configuration.initialReconnectDelay, maximum: configuration.maximumReconnectDelay)
+        self.connections = ConnectionSlots((0..<configuration.connectionsPerNode).map { _ in
+            ConnectionSlot(
+                nodeDescription: node.description,
+                eventLoop: eventLoopGroup.next(),
+                backoff: backoff,
+                connect: { eventLoop throws(RedisError) in
+                    try await RedisConnection.connect(to: node, configuration: configuration, eventLoop: eventLoop)
+                },
+                onEvent: { event in Self.record(event, node: node, logger: logger, metrics: metrics) }
+            )
+        })
+    }
+
+    // MARK: Strings
+
+    /// `GET`: the value, or `nil` when the key does not exist.
+    public func get(_ key: String) async throws(RedisError) -> ByteBuffer? {
+        switch try await send(try command { () throws(RESPCommandError) in try .get(key) }) {
+        case .bulkString(let value): return value
+        case .null: return nil
+        case let other: throw unexpected(other, to: "GET")
+        }
+    }
+
+    /// `SET` with an optional time to live (rounded up to whole milliseconds) and condition;
+    /// `true` when stored, `false` when the condition (`NX`/`XX`) was not met.
+    @discardableResult
+    public func set(
+        _ key: String,
+        value: ByteBuffer,
+        expiration: Duration? = nil,
+        condition: RESPCommand.SetCondition = .always
+    ) async throws(RedisError) -> Bool {
+        guard value.readableBytes <= maximumValueLength else {
+            throw RedisError(
+                .invalidArgument,
+                "the value is \(value.readableBytes) bytes, over the configured maximumValueLength of \(maximumValueLength)",
+                node: node.description
+            )
+        }
+        let timeToLive = try expiration.map { duration throws(RedisError) in try milliseconds(duration) }
+        let reply = try await send(try command { () throws(RESPCommandError) in
+            try .set(key, value, expiration: timeToLive.map { .milliseconds($0) }, condition: condition)
+        })
+        switch reply {
+        case .simpleString("OK"): return true
+        case .null, .bulkString(nil): return false
+        case let other: throw unexpected(other, to: "SET")
+        }
+    }
+
+    /// `DEL`: `true` when the key existed.
+    @discardableResult
+    public func delete(_ key: String) async throws(RedisError) -> Bool {
+        try await integer(try command { () throws(RESPCommandError) in try .del(key) }, "DEL") > 0
+    }
+
+    /// `PEXPIRE`: sets the time to live; `false` when the key does not exist.
+    @discardableResult
+    public func expire(_ key: String, after duration: Duration) async throws(RedisError) -> Bool {
+        let milliseconds = try milliseconds(duration)
+        return try await integer(try command { () throws(RESPCommandError) in try .pexpire(key, milliseconds: milliseconds) }, "PEXPIRE") == 1
+    }
+
+    /// What `PTTL` says about a key.
+    public enum TimeToLive: Sendable, Hashable {
+        /// The key does not exist.
+        case missing
+        /// The key exists and never expires.
+        case persistent
+        /// The key expires after this long.
+        case expires(after: Duration)
+    }
+
+    /// `PTTL`: how long the key has left.
+    public func timeToLive(_ key: String) async throws(RedisError) -> TimeToLive {
+        switch try await integer(try command { () throws(RESPCommandError) in try .pttl(key) }, "PTTL") {
+        case -2: return .missing
+        case -1: return .persistent
+        case let milliseconds: return .expires(after: .milliseconds(milliseconds))
+        }
+    }
+
+    /// Deletes `key` only while it still holds `value`, atomically (a Lua script): how a lock's
+    /// owner releases it without removing a lock someone else took after it expired.
+    /// `true` when deleted.
+    @discardableResult
+    public func delete(_ key: String, ifValueIs value: ByteBuffer) async throws(RedisError) -> Bool {
+        switch try await evaluate(.deleteIfEqual, keys: [key], arguments: [RESPArgument(value)]) {
+        case .integer(let removed): return removed > 0
+        case let other: throw unexpected(other, to: "EVALSHA (delete if equal)")
+        }
+    }
+
+    /// Runs `script` with `EVALSHA`, sending its source with `EVAL` only when Redis answers
+    /// `NOSCRIPT`.
+    public func evaluate(_ script: RedisScript, keys: [String], arguments: [RESPArgument] = []) async throws(RedisError) -> RESPValue {
+        do throws(RedisError) {
+            return try await send(try command { () throws(RESPCommandError) in
+                try .evalsha(script.sha1, keys: keys, arguments: arguments)
+            })
+        } catch where error.code == .scriptNotFound {
+            return try await send(try command { () throws(RESPCommandError) in
+                try .eval(script.source, keys: keys, arguments: arguments)
+            })
+        }
+    }
+
+    // MARK: Health
+
+    /// `PING`: proves the node answers (and that our credentials still hold).
+    public func ping() async throws(RedisError) {
+        let reply = try await send(.ping())
+        guard case .simpleString("PONG") = reply else { throw unexpected(reply, to: "PING") }
+    }
+
+    // MARK: Any command
+
+    /// Sends any command and returns its reply; an error reply is thrown as ``RedisError`` with
+    /// Redis' first word in ``RedisError/serverErrorCode``.
+    ///
+    /// Commands that change the connection's state (`SELECT`, `AUTH`, `SUBSCRIBE`, `MULTI`...) must
+    /// not be sent here: the connection is shared by every caller.
+    public func send(_ command: RESPCommand) async throws(RedisError) -> RESPValue {
+        metrics.requests.increment()
+        do throws(RedisError) {
+            let reply = try await connections.connection().execute(command).get()
+            if case .error(let refusal) = reply { throw RedisError(reply: refusal, node: node.description) }
+            return reply
+        } catch {
+            metrics.recordFailure(error)
+            throw error
+        }
+    }
+
+    // MARK: Plumbing
+
+    private func integer(_ command: RESPCommand, _ name: String) async throws(RedisError) -> Int64 {
+        let reply = try await send(command)
+        guard case .integer(let value) = reply else { throw unexpected(reply, to: name) }
+        return value
+    }
+
+    /// Builds a command, turning a refused argument into ``RedisError/Code/invalidArgument``.
+    private func command(_ make: () throws(RESPCommandError) -> RESPCommand) throws(RedisError) -> RESPCommand {
+        do {
+            return try make()
+        } catch {
+            throw RedisError(.invalidArgument, error.description, node: node.description)
+        }
+    }
+
+    /// Whole milliseconds, rounded up so a short positive duration never means "expire now".
+    private func milliseconds(_ duration: Duration) throws(RedisError) -> Int64 {
+        guard duration > .zero else {
+            throw RedisError(.invalidArgument, "a time to live must be positive, not \(duration)", node: node.description)
+        }
+        let nanoseconds = duration.nanosecondsClamped
+        return nanoseconds / 1_000_000 + (nanoseconds % 1_000_000 == 0 ? 0 : 1)
+    }
+
+    private func unexpected(_ reply: RESPValue, to command: String) -> RedisError {
+        RedisError(.protocolError, "unexpected reply \(reply) to \(command)", node: node.description)
+    }
+
+    private static func record(_ event: ConnectionSlot<RedisConnection, RedisError>.Event, node: RedisNode, logger: Logger, metrics: RedisNodeMetrics) {
+        switch event {
+        case .connected(let afterFailures):
+            metrics.connects.increment()
+            if afterFailures > 0 {
+                logger.info("redis node reachable again", metadata: ["redis.node": "\(node)", "redis.failed_attempts": "\(afterFailures)"])
+            }
+        case .connectFailed(let error, let retryIn):
+            metrics.connectFailures.increment()
+            logger.warning("redis node unreachable", metadata: [
+                "redis.node": "\(node)", "error": "\(error.message)", "redis.retry_in_ms": "\(retryIn.wholeMilliseconds)",
+            ])
+        }
+    }
+
+    /// Stops taking commands and closes every connection once its in-flight replies are in.
+    func shutdown() async {
+        await connections.shutdown()
+    }
+}
