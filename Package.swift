@@ -33,6 +33,8 @@ let package = Package(
             name: "PipelinedConnections",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strictSwift6
         ),
@@ -102,6 +104,7 @@ let package = Package(
             name: "MemcachedClientTests",
             dependencies: [
                 "MemcachedClient",
+                "PipelinedConnections",
                 "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -168,6 +171,7 @@ let package = Package(
             name: "RedisClientTests",
             dependencies: [
                 "RedisClient",
+                "PipelinedConnections",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),

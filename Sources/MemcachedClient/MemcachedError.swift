@@ -85,7 +85,16 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-extension MemcachedError: ConnectionSlotFailure {
+extension MemcachedError: PipelineFailure {
+    package static func pipeline(_ kind: PipelineFailureKind, _ message: String) -> MemcachedError {
+        switch kind {
+        case .clientShutdown: return MemcachedError(.clientShutdown, message)
+        case .connectionClosed: return MemcachedError(.connectionClosed, message)
+        case .protocolError: return MemcachedError(.protocolError, message)
+        case .timeout: return MemcachedError(.timeout, message)
+        }
+    }
+
     package static func backingOff(consecutiveFailures: Int, lastError: MemcachedError, retryIn: Duration, node: String) -> MemcachedError {
         MemcachedError(
             .nodeUnavailable,
@@ -94,11 +103,7 @@ extension MemcachedError: ConnectionSlotFailure {
         )
     }
 
-    package static func shutDown(node: String) -> MemcachedError {
-        MemcachedError(.clientShutdown, "the client has been shut down", node: node)
-    }
-
     package static func connectFailed(_ error: any Error, node: String) -> MemcachedError {
-        MemcachedError(.connectFailed, "\(error)", node: node)
+        MemcachedError(.connectFailed, "cannot connect: \(error)", node: node)
     }
 }

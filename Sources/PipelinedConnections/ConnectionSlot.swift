@@ -8,7 +8,7 @@ import Synchronization
 /// protocols it serves answer pipelined requests in order. Both protocol clients use it; what
 /// differs between them (how to connect, their error type, their log lines and metrics) comes in
 /// through the initializer.
-package final class ConnectionSlot<Connection: PipelinedConnection, Failure: ConnectionSlotFailure>: Sendable {
+package final class ConnectionSlot<Connection: PipelinedConnection, Failure: PipelineFailure>: Sendable {
     /// What happened, for the client's logs and metrics.
     package enum Event: Sendable {
         /// A connection opened; `afterFailures` > 0 means the node is reachable again.
@@ -117,7 +117,7 @@ package final class ConnectionSlot<Connection: PipelinedConnection, Failure: Con
                 }
                 return startConnecting(&state, consecutiveFailures: consecutiveFailures)
             case .shutDown:
-                return .fail(Failure.shutDown(node: nodeDescription))
+                return .fail(Self.shutDownError(node: nodeDescription))
             }
         }
     }
@@ -151,7 +151,7 @@ package final class ConnectionSlot<Connection: PipelinedConnection, Failure: Con
         }
         guard accepted else {
             await connection.close()
-            let error = Failure.shutDown(node: nodeDescription)
+            let error = Self.shutDownError(node: nodeDescription)
             promise.fail(error)
             throw error
         }
@@ -167,6 +167,12 @@ package final class ConnectionSlot<Connection: PipelinedConnection, Failure: Con
                 state = .idle(consecutiveFailures: 0)
             }
         }
+    }
+
+    private static func shutDownError(node: String) -> Failure {
+        var error = Failure.pipeline(.clientShutdown, "the client has been shut down")
+        error.node = node
+        return error
     }
 
     /// Refuses new requests and closes the connection once its in-flight replies are in.

@@ -4,7 +4,7 @@ import Synchronization
 ///
 /// A slot still reconnecting is skipped while a sibling is live, so one dropped connection does
 /// not fail requests that another connection could carry.
-package final class ConnectionSlots<Connection: PipelinedConnection, Failure: ConnectionSlotFailure>: Sendable {
+package final class ConnectionSlots<Connection: PipelinedConnection, Failure: PipelineFailure>: Sendable {
     package let slots: [ConnectionSlot<Connection, Failure>]
     private let next = Atomic<Int>(0)
 

@@ -13,13 +13,30 @@ package protocol PipelinedConnection: AnyObject, Sendable {
     func close() async
 }
 
-/// The errors a slot must be able to raise itself, in the protocol client's own error type.
-package protocol ConnectionSlotFailure: Error, Sendable {
+/// The failures the shared connection machinery raises itself, made in each protocol client's
+/// own error type so users see one typed error per client.
+package protocol PipelineFailure: Error, Sendable {
+    /// The node the request went to; filled in by the connection that knows it.
+    var node: String? { get set }
+    /// What happened, in words.
+    var message: String { get }
+    /// A failure of the connection itself.
+    static func pipeline(_ kind: PipelineFailureKind, _ message: String) -> Self
     /// The node failed `consecutiveFailures` times in a row and the next reconnect is `retryIn` away:
     /// the request fails fast instead of waiting.
     static func backingOff(consecutiveFailures: Int, lastError: Self, retryIn: Duration, node: String) -> Self
-    /// The client was shut down.
-    static func shutDown(node: String) -> Self
-    /// A connect attempt failed with an error of another type (should not happen; kept total).
+    /// A connect attempt failed.
     static func connectFailed(_ error: any Error, node: String) -> Self
+}
+
+/// The kinds of ``PipelineFailure`` the shared machinery raises.
+package enum PipelineFailureKind: Sendable {
+    /// The client or connection is shutting down.
+    case clientShutdown
+    /// The connection closed before the reply arrived.
+    case connectionClosed
+    /// The peer broke the protocol; nothing after it can be trusted.
+    case protocolError
+    /// No reply within the operation timeout.
+    case timeout
 }

@@ -9,7 +9,8 @@ public struct RedisClientConfiguration: Sendable {
     /// Default 1 s.
     public var operationTimeout: Duration = .milliseconds(1000)
 
-    /// The longest a TCP connect, including `AUTH` and `SELECT`, may take. Default 1 s.
+    /// The longest a TCP connect may take; `AUTH` and `SELECT` then each get the operation
+    /// timeout. Default 1 s.
     public var connectTimeout: Duration = .milliseconds(1000)
 
     /// Wait after the first failed connect; doubled on each further failure. Default 50 ms.

@@ -1,49 +1,64 @@
 import NIOCore
-import NIOPosix
 import PipelinedConnections
 
-/// One TCP connection to one Redis node, carrying many pipelined commands at once.
-///
-/// It is handed out only after the handshake the node's URL asks for (`AUTH`, `SELECT`), so every
-/// command on it runs as the configured user in the configured database.
-final class RedisConnection: PipelinedConnection {
-    let channel: any Channel
-    private let handler: NIOLoopBound<RedisChannelHandler>
+/// RESP as the shared pipeline machinery sees it: Redis answers a connection's commands in
+/// order and RESP carries no request id, so pairing is by position alone. Error replies
+/// (`-ERR`...) are ordinary replies that leave the stream in step; out-of-band push frames (RESP3
+/// `>`) answer no command and are skipped.
+enum RedisPipeline: PipelineProtocol {
+    typealias Request = RESPCommand
+    typealias Reply = RESPValue
+    typealias Failure = RedisError
+    typealias Expectation = Void
 
-    private init(channel: any Channel, handler: NIOLoopBound<RedisChannelHandler>) {
-        self.channel = channel
-        self.handler = handler
+    static let peerName = "Redis"
+
+    static func expectation(for command: RESPCommand, sequence: UInt32) {}
+
+    static func encode(_ command: RESPCommand, sequence: UInt32, into buffer: inout ByteBuffer) {
+        RESPEncoder.encodeCommand(command, into: &buffer)
     }
 
-    /// Opens and prepares a connection, within `connectTimeout` for the TCP connect and the
-    /// operation timeout for each handshake step.
+    static func isOutOfBand(_ reply: RESPValue) -> Bool {
+        if case .push = reply { return true }
+        return false
+    }
+
+    static func disposition(of reply: RESPValue, expected: Void) -> PipelineReplyDisposition<RedisError> {
+        .deliver
+    }
+
+    static func channelFailure(_ error: any Error) -> RedisError {
+        if let decodingError = error as? RESPDecodingError {
+            return RedisError(.protocolError, "malformed reply: \(decodingError)")
+        }
+        return RedisError(.connectionClosed, "connection error: \(error)")
+    }
+}
+
+/// One TCP connection to one Redis node, carrying many pipelined commands at once.
+typealias RedisConnection = PipelinedChannel<RedisPipeline>
+
+/// The state machine of one Redis connection (named for the unit tests that drive it).
+typealias RedisConnectionStateMachine<Waiter> = PipelineStateMachine<RedisPipeline, Waiter>
+
+extension PipelinedChannel where Protocol == RedisPipeline {
+    /// Opens a connection and runs the handshake the node's URL asks for (`AUTH`, `SELECT`), so
+    /// every command on it runs as the configured user in the configured database.
     static func connect(
         to node: RedisNode,
         configuration: RedisClientConfiguration,
         eventLoop: any EventLoop
     ) async throws(RedisError) -> RedisConnection {
-        let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(TimeAmount(configuration.connectTimeout))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.socketOption(.so_keepalive), value: 1)
-        let operationTimeout = TimeAmount(configuration.operationTimeout)
-        let maximumValueLength = configuration.maximumValueLength
-        let nodeDescription = node.description
-        let connection: RedisConnection
-        do {
-            let (channel, handler) = try await bootstrap.connect(host: node.host, port: node.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let handler = RedisChannelHandler(operationTimeout: operationTimeout, nodeDescription: nodeDescription)
-                    let decoder = RESPDecoder(maximumBulkLength: maximumValueLength)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                    return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
-                }
-            }
-            connection = RedisConnection(channel: channel, handler: handler)
-        } catch {
-            throw RedisError(.connectFailed, "cannot connect: \(error)", node: nodeDescription)
-        }
+        let connection = try await connect(
+            host: node.host,
+            port: node.port,
+            nodeDescription: node.description,
+            eventLoop: eventLoop,
+            connectTimeout: configuration.connectTimeout,
+            operationTimeout: configuration.operationTimeout,
+            decoder: RESPDecoder(maximumBulkLength: configuration.maximumValueLength)
+        )
         do {
             try await connection.handshake(for: node)
         } catch {
@@ -53,74 +68,35 @@ final class RedisConnection: PipelinedConnection {
         return connection
     }
 
-    /// `AUTH` and `SELECT`, pipelined; any refusal fails the connect with Redis' reason.
+    /// `AUTH` and `SELECT`; any refusal fails the connect with Redis' reason.
     private func handshake(for node: RedisNode) async throws(RedisError) {
-        var steps: [(RESPCommand, String)] = []
+        var steps: [(command: RESPCommand, purpose: String)] = []
         if let password = node.password {
             let user = node.username.map { "user \"\($0)\"" } ?? "the default user"
             steps.append((.auth(username: node.username, password: password.value), "authenticating as \(user)"))
         }
         if node.database != 0 {
-            let select: RESPCommand
             do {
-                select = try .select(database: node.database)
+                steps.append((try .select(database: node.database), "selecting database \(node.database)"))
             } catch {
                 throw RedisError(.invalidArgument, error.description, node: node.description)
             }
-            steps.append((select, "selecting database \(node.database)"))
         }
-        guard !steps.isEmpty else { return }
-        let replies = await withTaskGroup(of: (Int, Result<RESPValue, RedisError>).self) { group in
-            for (index, step) in steps.enumerated() {
-                group.addTask { (index, await self.execute(step.0)) }
-            }
-            var replies = [Result<RESPValue, RedisError>?](repeating: nil, count: steps.count)
-            for await (index, reply) in group { replies[index] = reply }
-            return replies
-        }
-        for (reply, step) in zip(replies, steps) {
+        // In order, one at a time: SELECT must not reach the server before AUTH. Connects are rare.
+        for step in steps {
+            let reply = await execute(step.command)
             switch reply {
-            case .success(.simpleString("OK")), .none:
+            case .success(.simpleString("OK")):
                 continue
             case .success(.error(let refusal)):
                 var error = RedisError(reply: refusal, node: node.description)
-                error.message = "\(step.1) failed: \(error.message)"
+                error.message = "\(step.purpose) failed: \(error.message)"
                 throw error
             case .success(let other):
-                throw RedisError(.protocolError, "\(step.1): unexpected reply \(other)", node: node.description)
+                throw RedisError(.protocolError, "\(step.purpose): unexpected reply \(other)", node: node.description)
             case .failure(let error):
                 throw error
             }
         }
-    }
-
-    var isActive: Bool { channel.isActive }
-
-    var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
-
-    /// Sends `command` and waits for its reply (an error reply is a value here); never longer
-    /// than the operation timeout.
-    func execute(_ command: RESPCommand) async -> Result<RESPValue, RedisError> {
-        let eventLoop = channel.eventLoop
-        let handler = self.handler
-        return await withCheckedContinuation { continuation in
-            if eventLoop.inEventLoop {
-                handler.value.send(command, waiter: continuation)
-            } else {
-                eventLoop.execute { handler.value.send(command, waiter: continuation) }
-            }
-        }
-    }
-
-    /// Closes once every pending reply has arrived.
-    func drain() async {
-        let handler = self.handler
-        channel.eventLoop.execute { handler.value.drain() }
-        try? await channel.closeFuture.get()
-    }
-
-    /// Closes now, failing whatever is pending.
-    func close() async {
-        try? await channel.close()
     }
 }

@@ -118,7 +118,16 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-extension RedisError: ConnectionSlotFailure {
+extension RedisError: PipelineFailure {
+    package static func pipeline(_ kind: PipelineFailureKind, _ message: String) -> RedisError {
+        switch kind {
+        case .clientShutdown: return RedisError(.clientShutdown, message)
+        case .connectionClosed: return RedisError(.connectionClosed, message)
+        case .protocolError: return RedisError(.protocolError, message)
+        case .timeout: return RedisError(.timeout, message)
+        }
+    }
+
     package static func backingOff(consecutiveFailures: Int, lastError: RedisError, retryIn: Duration, node: String) -> RedisError {
         RedisError(
             .nodeUnavailable,
@@ -127,11 +136,7 @@ extension RedisError: ConnectionSlotFailure {
         )
     }
 
-    package static func shutDown(node: String) -> RedisError {
-        RedisError(.clientShutdown, "the client has been shut down", node: node)
-    }
-
     package static func connectFailed(_ error: any Error, node: String) -> RedisError {
-        RedisError(.connectFailed, "\(error)", node: node)
+        RedisError(.connectFailed, "cannot connect: \(error)", node: node)
     }
 }

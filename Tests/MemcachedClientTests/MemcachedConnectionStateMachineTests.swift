@@ -1,4 +1,5 @@
 import NIOCore
+import PipelinedConnections
 import Testing
 
 @testable import MemcachedClient
@@ -187,5 +188,13 @@ extension MemcachedConnectionStateMachineTests {
         }
         #expect(error.code == .itemTooLarge)
         #expect(head?.0 == 1)
+    }
+}
+
+extension MemcachedConnectionStateMachine where Protocol == MemcachedPipeline {
+    /// A request that carries an opaque token (`mg`) or cannot (`mn`).
+    mutating func enqueue(_ waiter: Waiter, usesOpaque: Bool, deadline: NIODeadline) -> EnqueueAction {
+        let command: MemcachedRequest.Command = usesOpaque ? .get(try! MemcachedKey("k"), touch: nil) : .noop
+        return enqueue(waiter, request: MemcachedRequest(command: command), deadline: deadline)
     }
 }

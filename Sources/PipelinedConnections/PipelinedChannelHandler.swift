@@ -1,16 +1,16 @@
 import NIOCore
 
-/// Carries requests onto one memcached connection and replies back to their callers.
+/// Carries requests onto one pipelined connection and replies back to their callers.
 ///
-/// It only translates: requests to bytes (through ``MemcachedRequestEncoder``) and replies to
-/// waiters; every decision is the ``MemcachedConnectionStateMachine``'s. Writes are coalesced:
-/// all requests enqueued in one event-loop tick go out in a single buffer and a single flush.
-final class MemcachedChannelHandler: ChannelInboundHandler {
-    typealias InboundIn = MemcachedResponse
-    typealias OutboundOut = ByteBuffer
-    typealias Waiter = CheckedContinuation<Result<MemcachedResponse, MemcachedError>, Never>
+/// It only translates: requests to bytes (through the protocol's encoder) and replies to
+/// waiters; every decision is the ``PipelineStateMachine``'s. Writes are coalesced: all requests
+/// enqueued in one event-loop tick go out in a single buffer and a single flush.
+package final class PipelinedChannelHandler<Protocol: PipelineProtocol>: ChannelInboundHandler {
+    package typealias InboundIn = Protocol.Reply
+    package typealias OutboundOut = ByteBuffer
+    package typealias Waiter = CheckedContinuation<Result<Protocol.Reply, Protocol.Failure>, Never>
 
-    private var stateMachine = MemcachedConnectionStateMachine<Waiter>()
+    private var stateMachine = PipelineStateMachine<Protocol, Waiter>()
     private var context: ChannelHandlerContext?
     private var outbound = ByteBuffer()
     private var flushScheduled = false
@@ -18,23 +18,22 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
     private let operationTimeout: TimeAmount
     private let nodeDescription: String
 
-    init(operationTimeout: TimeAmount, nodeDescription: String) {
+    package init(operationTimeout: TimeAmount, nodeDescription: String) {
         self.operationTimeout = operationTimeout
         self.nodeDescription = nodeDescription
     }
 
-    // MARK: Requests (called on the event loop by MemcachedConnection)
+    // MARK: Requests (called on the event loop by PipelinedChannel)
 
-    func send(_ request: MemcachedRequest, waiter: Waiter) {
+    package func send(_ request: Protocol.Request, waiter: Waiter) {
         guard let context else {
-            let error = stateMachine.closedError ?? MemcachedError(.connectionClosed, "the connection is closed")
+            let error = stateMachine.closedError ?? .pipeline(.connectionClosed, "the connection is closed")
             waiter.resume(returning: .failure(tagged(error)))
             return
         }
-        let deadline = NIODeadline.now() + operationTimeout
-        switch stateMachine.enqueue(waiter, usesOpaque: request.usesOpaque, deadline: deadline) {
-        case .write(let opaque):
-            MemcachedRequestEncoder.encode(request, opaque: opaque, into: &outbound)
+        switch stateMachine.enqueue(waiter, request: request, deadline: .now() + operationTimeout) {
+        case .write(let sequence):
+            Protocol.encode(request, sequence: sequence, into: &outbound)
             scheduleFlush(context)
             armTimerIfNeeded(context)
         case .fail(let waiter, let error):
@@ -43,7 +42,7 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
     }
 
     /// Stops taking requests and closes once every pending reply has arrived.
-    func drain() {
+    package func drain() {
         guard let context else { return }
         if stateMachine.drain() { context.close(promise: nil) }
     }
@@ -85,60 +84,56 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
 
     // MARK: Channel events
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         outbound = context.channel.allocator.buffer(capacity: 4096)
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        closeStateMachine(MemcachedError(.connectionClosed, "the connection was closed"))
+    package func handlerRemoved(context: ChannelHandlerContext) {
+        closeStateMachine(.pipeline(.connectionClosed, "the connection was closed"))
         self.context = nil
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch stateMachine.receive(unwrapInboundIn(data)) {
-        case .succeed(let waiter, let response):
-            waiter.resume(returning: .success(response))
+        case .none:
+            break
+        case .succeed(let waiter, let reply):
+            waiter.resume(returning: .success(reply))
         case .fail(let waiter, let error):
             waiter.resume(returning: .failure(tagged(error)))
         case .close(let waiters, let error, let head):
             if let (waiter, headError) = head { waiter.resume(returning: .failure(tagged(headError))) }
             fail(waiters, error)
             context.close(promise: nil)
-        case .succeedAndClose(let waiter, let response):
-            waiter.resume(returning: .success(response))
+        case .succeedAndClose(let waiter, let reply):
+            waiter.resume(returning: .success(reply))
             context.close(promise: nil)
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        closeStateMachine(MemcachedError(.connectionClosed, "memcached closed the connection"))
+    package func channelInactive(context: ChannelHandlerContext) {
+        closeStateMachine(.pipeline(.connectionClosed, "\(Protocol.peerName) closed the connection"))
         context.fireChannelInactive()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let failure: MemcachedError
-        if let decodingError = error as? MemcachedDecodingError {
-            failure = MemcachedError(.protocolError, "malformed reply: \(decodingError)")
-        } else {
-            failure = MemcachedError(.connectionClosed, "connection error: \(error)")
-        }
-        closeStateMachine(failure)
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        closeStateMachine(Protocol.channelFailure(error))
         context.close(promise: nil)
     }
 
-    private func closeStateMachine(_ error: MemcachedError) {
+    private func closeStateMachine(_ error: Protocol.Failure) {
         timer?.cancel()
         timer = nil
         fail(stateMachine.close(error), error)
     }
 
-    private func fail(_ waiters: [Waiter], _ error: MemcachedError) {
+    private func fail(_ waiters: [Waiter], _ error: Protocol.Failure) {
         let error = tagged(error)
         for waiter in waiters { waiter.resume(returning: .failure(error)) }
     }
 
-    private func tagged(_ error: MemcachedError) -> MemcachedError {
+    private func tagged(_ error: Protocol.Failure) -> Protocol.Failure {
         var error = error
         error.node = nodeDescription
         return error

@@ -1,0 +1,82 @@
+import NIOCore
+import PipelinedConnections
+
+/// The memcached meta protocol as the shared pipeline machinery sees it: each request carries an
+/// opaque token (`O`) its reply must echo, proving the in-order pairing, and a few error replies
+/// leave the stream in step so only their own request fails.
+enum MemcachedPipeline: PipelineProtocol {
+    typealias Request = MemcachedRequest
+    typealias Reply = MemcachedResponse
+    typealias Failure = MemcachedError
+    /// The opaque token the reply must echo; `nil` for `mn` and `version`, which cannot carry one.
+    typealias Expectation = UInt32?
+
+    static let peerName = "memcached"
+
+    static func expectation(for request: MemcachedRequest, sequence: UInt32) -> UInt32? {
+        request.usesOpaque ? sequence : nil
+    }
+
+    static func encode(_ request: MemcachedRequest, sequence: UInt32, into buffer: inout ByteBuffer) {
+        MemcachedRequestEncoder.encode(request, opaque: sequence, into: &buffer)
+    }
+
+    static func disposition(of response: MemcachedResponse, expected opaque: UInt32?) -> PipelineReplyDisposition<MemcachedError> {
+        switch response.status {
+        case .serverError(let message) where message.hasPrefix("object too large"):
+            // memcached swallows the value and stays in step: only this request failed.
+            return .failRequest(MemcachedError(.itemTooLarge, "memcached refused the value: \(message)"))
+        case .serverError(let message) where message.hasPrefix("out of memory"):
+            return .failRequest(MemcachedError(.outOfMemory, "memcached could not store the value: \(message)"))
+        case .clientError(let message) where message.hasPrefix("cannot increment or decrement"):
+            // The request was well-formed; the item just is not a number. The stream is in step.
+            return .failRequest(MemcachedError(.invalidValue, "the item is not a decimal number: \(message)"))
+        case .serverError(let message):
+            return .failConnection(MemcachedError(.serverError, "memcached answered SERVER_ERROR \(message)"))
+        case .clientError(let message):
+            return .failConnection(MemcachedError(.clientError, "memcached answered CLIENT_ERROR \(message)"))
+        case .error:
+            return .failConnection(MemcachedError(.clientError, "memcached answered ERROR (unknown command)"))
+        default:
+            guard response.opaque == opaque else {
+                return .failConnection(MemcachedError(
+                    .protocolError,
+                    "reply carries opaque \(response.opaque.map(String.init) ?? "none"), expected \(opaque.map(String.init) ?? "none")"
+                ))
+            }
+            return .deliver
+        }
+    }
+
+    static func channelFailure(_ error: any Error) -> MemcachedError {
+        if let decodingError = error as? MemcachedDecodingError {
+            return MemcachedError(.protocolError, "malformed reply: \(decodingError)")
+        }
+        return MemcachedError(.connectionClosed, "connection error: \(error)")
+    }
+}
+
+/// One TCP connection to one memcached node, carrying many pipelined requests at once.
+typealias MemcachedConnection = PipelinedChannel<MemcachedPipeline>
+
+/// The state machine of one memcached connection (named for the unit tests that drive it).
+typealias MemcachedConnectionStateMachine<Waiter> = PipelineStateMachine<MemcachedPipeline, Waiter>
+
+extension PipelinedChannel where Protocol == MemcachedPipeline {
+    /// Opens a connection, failing with ``MemcachedError/Code/connectFailed`` within `connectTimeout`.
+    static func connect(
+        to node: MemcachedNode,
+        configuration: MemcachedClientConfiguration,
+        eventLoop: any EventLoop
+    ) async throws(MemcachedError) -> MemcachedConnection {
+        try await connect(
+            host: node.host,
+            port: node.port,
+            nodeDescription: node.description,
+            eventLoop: eventLoop,
+            connectTimeout: configuration.connectTimeout,
+            operationTimeout: configuration.operationTimeout,
+            decoder: MemcachedResponseDecoder(maximumValueLength: configuration.maximumValueLength)
+        )
+    }
+}
