@@ -137,15 +137,34 @@ extension MemcachedNodeList {
         return node
     }
 
-    /// Redis and HTTP URLs belong to other configuration keys; say so rather than "bad port".
+    /// URLs are not memcached nodes; say what they select instead rather than "bad port". A list
+    /// of `redis://` URLs selects the Redis backend, so one among memcached nodes is a mixed list.
     private static func rejectURL(_ token: String) throws(MemcachedNodeListError) {
-        let lowered = token.lowercased()
-        guard let scheme = urlSchemes.first(where: { lowered.hasPrefix($0) }) else { return }
+        // The scheme may follow an id (`r1:redis://...`); it ends at the first "://".
+        guard let separator = token.firstRange(of: "://") else { return }
+        let prefix = token[..<separator.lowerBound].lowercased()
+        let scheme = (prefix.lastIndex(of: ":").map { String(prefix[prefix.index(after: $0)...]) } ?? prefix) + "://"
+        guard urlSchemes.contains(scheme) else { return }
+        guard scheme != "http://" else {
+            throw MemcachedNodeListError(
+                token: token,
+                reason: "'http://' URLs are not accepted here: this list names memcached nodes only; "
+                    + "write id:host:port, e.g. \(example)"
+            )
+        }
         throw MemcachedNodeListError(
-            token: token,
-            reason: "'\(scheme)' URLs are not accepted here: this list names memcached nodes only "
-                + "(Redis nodes are configured separately); write id:host:port, e.g. \(example)"
+            token: redactingCredentials(token),
+            reason: "'\(scheme)' URLs name Redis nodes, and this list names memcached nodes only: "
+                + "mixed memcached and Redis nodes in one list are not supported; list only redis:// nodes "
+                + "(a list of only redis:// URLs selects Redis), or only memcached nodes such as \(example)"
         )
+    }
+
+    /// A Redis URL's password must not reach a log: everything between `://` and the last `@` goes.
+    private static func redactingCredentials(_ token: String) -> String {
+        guard let separator = token.firstRange(of: "://"), let at = token.lastIndex(of: "@"), at >= separator.upperBound
+        else { return token }
+        return token[..<separator.upperBound] + "***" + token[at...]
     }
 
     /// Requires brackets to come in single, unnested `[` `]` pairs.

@@ -130,6 +130,9 @@ import Testing
         ("rediss://h:6379", "rediss://h:6379"),
         ("http://h:80", "http://h:80"),
         ("m1:h:1 REDIS://x:1", "REDIS://x:1"),
+        ("m1:h:1 r2:redis://x:1", "r2:redis://x:1"),
+        ("m1:h:1 r2:rediss://x", "r2:rediss://x"),
+        ("m1:h:1 redis://:secret@x:1", "redis://***@x:1"),
     ])
     func badTokenIsNamedInTheError(list: String, offendingToken: String) {
         let error = #expect(throws: MemcachedNodeListError.self) { try MemcachedNodeList(parsing: list) }
@@ -144,8 +147,22 @@ import Testing
         #expect(dashed?.description.contains("session id") == true)
         let redis = #expect(throws: MemcachedNodeListError.self) { try MemcachedNodeList(parsing: "redis://h:6379") }
         #expect(redis?.description.contains("memcached nodes only") == true)
+        let mixed = #expect(throws: MemcachedNodeListError.self) {
+            try MemcachedNodeList(parsing: "m1:h:1, r2:redis://h:6379")
+        }
+        #expect(mixed?.reason.contains("mixed memcached and Redis nodes in one list are not supported") == true)
+        #expect(mixed?.reason.contains("list only redis:// nodes") == true)
+        #expect(mixed?.reason.contains("selects Redis") == true)
         let port = #expect(throws: MemcachedNodeListError.self) { try MemcachedNodeList(parsing: "m1:h:0") }
         #expect(port?.description.contains("1...65535") == true)
+    }
+
+    @Test func redisPasswordsStayOutOfErrors() {
+        let error = #expect(throws: MemcachedNodeListError.self) {
+            try MemcachedNodeList(parsing: "m1:h:1 r2:redis://alice:s3cr%40t@h:6379/1")
+        }
+        #expect(error?.token == "r2:redis://***@h:6379/1")
+        #expect(error?.description.contains("s3cr") == false)
     }
 
     // MARK: - Failover nodes
