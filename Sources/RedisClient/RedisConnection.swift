@@ -73,7 +73,7 @@ extension PipelinedChannel where Protocol == RedisPipeline {
         var steps: [(command: RESPCommand, purpose: String)] = []
         if let password = node.password {
             let user = node.username.map { "user \"\($0)\"" } ?? "the default user"
-            steps.append((.auth(username: node.username, password: password.value), "authenticating as \(user)"))
+            steps.append((.auth(username: node.username, password: password.reveal()), "authenticating as \(user)"))
         }
         if node.database != 0 {
             do {
