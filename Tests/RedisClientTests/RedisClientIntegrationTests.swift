@@ -1,0 +1,317 @@
+import Logging
+import NIOCore
+import ServerTestSupport
+import ServiceLifecycle
+import Testing
+
+@testable import RedisClient
+
+/// Against real redis-server processes these tests start themselves, so they can kill, stop and
+/// restart them. Serialized: the fault tests measure waits, which parallel floods would blur.
+@Suite(.serialized) struct RedisClientIntegrationTests {
+    private func makeClient(
+        _ server: RedisServerProcess,
+        credentials: String = "",
+        database: Int = 0,
+        configure: (inout RedisClientConfiguration) -> Void = { _ in }
+    ) throws -> RedisClient {
+        var configuration = RedisClientConfiguration()
+        configure(&configuration)
+        let nodes = try RedisNodeList(parsing: "r1:redis://\(credentials)\(server.endpoint)/\(database)")
+        return try RedisClient(nodeList: nodes, configuration: configuration)
+    }
+
+    @Test func everyCommand() async throws {
+        try await withRedisServer { server in
+            let client = try makeClient(server)
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+
+            #expect(try await node.get("missing") == nil)
+            try await node.set("k", value: ByteBuffer(string: "v1"))
+            #expect(try await node.get("k") == ByteBuffer(string: "v1"))
+            #expect(try await node.timeToLive("k") == .persistent)
+
+            // NX: only when absent (the lock primitive); XX: only when present.
+            #expect(try await node.set("k", value: ByteBuffer(string: "v2"), condition: .ifNotExists) == false)
+            #expect(try await node.get("k") == ByteBuffer(string: "v1"))
+            #expect(try await node.set("absent", value: ByteBuffer(string: "x"), condition: .ifExists) == false)
+            #expect(try await node.get("absent") == nil)
+            #expect(try await node.set("fresh", value: ByteBuffer(string: "x"), expiration: .seconds(60), condition: .ifNotExists))
+
+            // Milliseconds TTLs, set atomically with the value.
+            guard case .expires(let left) = try await node.timeToLive("fresh") else { Issue.record("no TTL on fresh"); return }
+            #expect(left > .seconds(59) && left <= .seconds(60))
+            #expect(try await node.expire("fresh", after: .milliseconds(1500)))
+            guard case .expires(let shorter) = try await node.timeToLive("fresh") else { Issue.record("no TTL after PEXPIRE"); return }
+            #expect(shorter <= .milliseconds(1500))
+            #expect(try await node.expire("missing", after: .seconds(1)) == false)
+            #expect(try await node.timeToLive("missing") == .missing)
+
+            // Binary-safe values, and keys Redis would not mind (memcached would) with spaces.
+            let binary = ByteBuffer(bytes: [0, 13, 10, 255, 32, 0])
+            try await node.set("key with spaces\r\n", value: binary)
+            #expect(try await node.get("key with spaces\r\n") == binary)
+
+            #expect(try await node.delete("k"))
+            #expect(try await node.delete("k") == false)
+            try await node.ping()
+            #expect(try await node.send(RESPCommand("ECHO", "hello")) == .bulkString(ByteBuffer(string: "hello")))
+        }
+    }
+
+    @Test func timeToLiveIsInMilliseconds() async throws {
+        try await withRedisServer { server in
+            let client = try makeClient(server)
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+            try await node.set("short", value: ByteBuffer(string: "v"), expiration: .milliseconds(150))
+            #expect(try await node.get("short") != nil)
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(try await node.get("short") == nil)
+            let error = await #expect(throws: RedisError.self) { try await node.set("k", value: ByteBuffer(), expiration: .zero) }
+            #expect(error?.code == .invalidArgument)
+        }
+    }
+
+    @Test func deleteIfValueIsOwnerCheckedAndSurvivesAScriptFlush() async throws {
+        try await withRedisServer { server in
+            let client = try makeClient(server)
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+            try await node.set("lock", value: ByteBuffer(string: "token-A"))
+            #expect(try await node.delete("lock", ifValueIs: ByteBuffer(string: "token-B")) == false)
+            #expect(try await node.get("lock") == ByteBuffer(string: "token-A"))
+            #expect(try await node.delete("lock", ifValueIs: ByteBuffer(string: "token-A")))
+            #expect(try await node.get("lock") == nil)
+
+            // Our SHA-1 names the script as Redis does, and a flushed script cache is no failure.
+            let loaded = try await server.command(["SCRIPT", "LOAD", RedisScript.deleteIfEqual.source])
+            #expect(loaded.text == RedisScript.deleteIfEqual.sha1)
+            _ = try await server.command(["SCRIPT", "FLUSH"])
+            try await node.set("lock", value: ByteBuffer(string: "token-C"))
+            #expect(try await node.delete("lock", ifValueIs: ByteBuffer(string: "token-C")))
+        }
+    }
+
+    @Test func errorRepliesAreTypedAndTheConnectionSurvives() async throws {
+        try await withRedisServer { server in
+            let client = try makeClient(server) { $0.connectionsPerNode = 1 }
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+            _ = try await node.send(RESPCommand("LPUSH", "list", "x"))
+            let wrongType = await #expect(throws: RedisError.self) { try await node.get("list") }
+            #expect(wrongType?.code == .wrongType)
+            #expect(wrongType?.serverErrorCode == "WRONGTYPE")
+            let unknown = await #expect(throws: RedisError.self) { try await node.send(RESPCommand("NOSUCHCOMMAND")) }
+            #expect(unknown?.code == .serverError)
+            try await node.set("after", value: ByteBuffer(string: "ok"))
+            #expect(try await node.get("after") == ByteBuffer(string: "ok"))
+            let clients = try await server.info("clients")
+            // Ours plus the harness's own INFO connection: an error reply must not cost ours.
+            #expect(clients["connected_clients"] == "2")
+        }
+    }
+
+    @Test func aPasswordAndAnACLUserAuthenticateAndWrongOnesAreTypedErrorsThatNeverShowThePassword() async throws {
+        try await withRedisServer(password: "s3cret-default", users: [(name: "alice", password: "al1ce-pw")]) { server in
+            let asDefault = try makeClient(server, credentials: ":s3cret-default@")
+            let asAlice = try makeClient(server, credentials: "alice:al1ce-pw@")
+            let anonymous = try makeClient(server)
+            let wrong = try makeClient(server, credentials: "alice:not-her-password@")
+            defer { Task { for client in [asDefault, asAlice, anonymous, wrong] { await client.shutdown() } } }
+
+            try await asDefault.node(id: "r1").set("k", value: ByteBuffer(string: "v"))
+            #expect(try await asAlice.node(id: "r1").get("k") == ByteBuffer(string: "v"))
+
+            let noAuth = await #expect(throws: RedisError.self) { try await anonymous.node(id: "r1").get("k") }
+            #expect(noAuth?.code == .authenticationFailed)
+            #expect(noAuth?.isNodeFailure == true)
+
+            let refused = await #expect(throws: RedisError.self) { try await wrong.node(id: "r1").get("k") }
+            #expect(refused?.code == .authenticationFailed)
+            let text = "\(refused.map { "\($0)" } ?? "") \(String(reflecting: refused))"
+            #expect(text.contains("alice"))
+            #expect(!text.contains("not-her-password"))
+            #expect(!text.contains("al1ce-pw") && !text.contains("s3cret-default"))
+        }
+    }
+
+    @Test func aNonZeroDatabaseIsSelectedOnEveryConnection() async throws {
+        try await withRedisServer { server in
+            let inThree = try makeClient(server, database: 3) { $0.connectionsPerNode = 3 }
+            let inZero = try makeClient(server)
+            defer { Task { await inThree.shutdown(); await inZero.shutdown() } }
+            // Several connections: each must have run SELECT before carrying a command.
+            for index in 0..<30 { try await inThree.node(id: "r1").set("k\(index)", value: ByteBuffer(string: "three")) }
+            #expect(try await inZero.node(id: "r1").get("k0") == nil)
+            for index in 0..<30 { #expect(try await inThree.node(id: "r1").get("k\(index)") == ByteBuffer(string: "three")) }
+            let keyspace = try await server.info("keyspace")
+            #expect(keyspace["db3"]?.hasPrefix("keys=30") == true)
+            #expect(keyspace["db0"] == nil)
+        }
+    }
+
+    @Test func tenThousandConcurrentPipelinedCommandsAreAllAnsweredCorrectly() async throws {
+        try await withRedisServer { server in
+            let client = try makeClient(server) { $0.operationTimeout = .seconds(10) }
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+            let count = 10_000
+            let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<count {
+                    group.addTask {
+                        let value = ByteBuffer(string: "value-\(index)-" + String(repeating: "x", count: index % 200))
+                        try await node.set("pipelined-\(index)", value: value)
+                        return try await node.get("pipelined-\(index)") == value ? 0 : 1
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(mismatches == 0)
+            let stats = try await server.info("stats")
+            // Two connections (plus the probes of the test harness) carried all of it.
+            #expect(Int(stats["total_connections_received"] ?? "") ?? 0 <= 10)
+        }
+    }
+
+    @Test func aValueOverTheConfiguredMaximumIsRefusedBeforeSending() async throws {
+        try await withRedisServer { server in
+            let client = try makeClient(server) { $0.maximumValueLength = 1024 }
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+            let error = await #expect(throws: RedisError.self) {
+                try await node.set("big", value: ByteBuffer(repeating: 0x61, count: 1025))
+            }
+            #expect(error?.code == .invalidArgument)
+            try await node.set("small", value: ByteBuffer(repeating: 0x61, count: 1024))
+        }
+    }
+
+    @Test func aKilledNodeFailsEveryCommandInFlightPromptlyAndTheClientReconnects() async throws {
+        try await withRedisServer { server in
+            let client = try makeClient(server) {
+                $0.operationTimeout = .seconds(20)
+                $0.maximumReconnectDelay = .milliseconds(200)
+            }
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+            try await node.set("k", value: ByteBuffer(string: "v"))
+
+            server.suspend()
+            let clock = ContinuousClock()
+            let start = clock.now
+            async let outcomes: [RedisError?] = withTaskGroup(of: RedisError?.self) { group in
+                for _ in 0..<500 {
+                    group.addTask {
+                        do throws(RedisError) { _ = try await node.get("k"); return nil } catch { return error }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            await server.kill()
+            let errors = await outcomes
+            #expect(errors.count == 500)
+            #expect(errors.allSatisfy { $0 != nil && $0!.isNodeFailure })
+            #expect(errors.contains { $0?.code == .connectionClosed })
+            #expect(clock.now - start < .seconds(10), "commands waited for the 20 s timeout instead of failing when the node died")
+
+            let downError = await #expect(throws: RedisError.self) { try await node.get("k") }
+            #expect(downError?.isNodeFailure == true)
+
+            try await server.restart()
+            try await eventually { try await node.set("back", value: ByteBuffer(string: "1")) }
+            #expect(try await node.get("back") == ByteBuffer(string: "1"))
+        }
+    }
+
+    @Test func aStoppedNodeCostsAtMostTheTimeoutAndRecoversAfterSIGCONT() async throws {
+        try await withRedisServer(password: "pw") { server in
+            let client = try makeClient(server, credentials: ":pw@") {
+                $0.operationTimeout = .milliseconds(300)
+                $0.maximumReconnectDelay = .milliseconds(200)
+            }
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+            try await node.set("k", value: ByteBuffer(string: "v"))
+
+            server.suspend()
+            let clock = ContinuousClock()
+            for _ in 0..<3 {
+                let start = clock.now
+                let error = await #expect(throws: RedisError.self) { try await node.get("k") }
+                #expect(error?.isNodeFailure == true)
+                #expect(clock.now - start < .seconds(3), "a call to a stopped node took \(clock.now - start)")
+            }
+            server.resume()
+            // The reconnect authenticates again before carrying commands.
+            try await eventually { _ = try await node.get("k") }
+            #expect(try await node.get("k") == ByteBuffer(string: "v"))
+        }
+    }
+
+    @Test func nothingListeningFailsFastAndBacksOff() async throws {
+        let port = try FreeLoopbackPort.allocate()
+        var configuration = RedisClientConfiguration()
+        configuration.initialReconnectDelay = .seconds(5)
+        configuration.connectionsPerNode = 1
+        let client = try RedisClient(nodeList: try RedisNodeList(parsing: "redis://:topsecret@127.0.0.1:\(port)"), configuration: configuration)
+        defer { Task { await client.shutdown() } }
+        let node = try client.node(id: nil)
+        let first = await #expect(throws: RedisError.self) { try await node.ping() }
+        #expect(first?.code == .connectFailed)
+        #expect(first?.description.contains("127.0.0.1:\(port)") == true)
+        #expect(first?.description.contains("topsecret") == false)
+        let second = await #expect(throws: RedisError.self) { try await node.ping() }
+        #expect(second?.code == .nodeUnavailable)
+        #expect(second?.description.contains("topsecret") == false)
+    }
+
+    @Test func unknownNodeIDsAndBadConfigurationsAreTypedErrors() async throws {
+        let client = try RedisClient(nodeList: try RedisNodeList(parsing: "r1:redis://127.0.0.1:1,r2:redis://127.0.0.1:2"))
+        let error = #expect(throws: RedisError.self) { try client.node(id: "r3") }
+        #expect(error?.code == .unknownNode)
+        #expect(error?.message.contains("r1, r2") == true)
+        var configuration = RedisClientConfiguration()
+        configuration.connectionsPerNode = 0
+        let invalid = #expect(throws: RedisError.self) { try RedisClient(nodeList: client.nodeList, configuration: configuration) }
+        #expect(invalid?.code == .invalidArgument)
+    }
+
+    @Test func gracefulShutdownDrainsInFlightCommandsThenRefusesNewOnes() async throws {
+        try await withRedisServer { server in
+            let client = try makeClient(server)
+            let node = try client.node(id: "r1")
+            try await node.set("k", value: ByteBuffer(string: "v"))
+            let serviceGroup = ServiceGroup(configuration: .init(services: [client], logger: Logger(label: "test")))
+            async let running: Void = serviceGroup.run()
+
+            let results = await withTaskGroup(of: RedisError?.self) { group in
+                for index in 0..<200 {
+                    group.addTask {
+                        if index == 100 { await serviceGroup.triggerGracefulShutdown() }
+                        do throws(RedisError) { _ = try await node.get("k"); return nil } catch { return error }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            try await running
+            #expect(results.allSatisfy { $0 == nil || $0?.code == .clientShutdown })
+            let after = await #expect(throws: RedisError.self) { try await node.get("k") }
+            #expect(after?.code == .clientShutdown)
+        }
+    }
+
+    /// Retries `body` until it succeeds, for at most `limit`: recovery is asynchronous.
+    private func eventually(within limit: Duration = .seconds(10), _ body: () async throws -> Void) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        while true {
+            do { return try await body() } catch {
+                if clock.now >= deadline { throw error }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+}
