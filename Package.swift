@@ -68,6 +68,7 @@ let package = Package(
             dependencies: [
                 "SessionManager",
                 "MemcachedClient",
+                "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -137,6 +138,7 @@ let package = Package(
             name: "HummingbirdSessionManagerTests",
             dependencies: [
                 "HummingbirdSessionManager",
+                "RedisClient",
                 "SessionManagerTestSupport",
                 "SessionManager",
                 "MemcachedClient",

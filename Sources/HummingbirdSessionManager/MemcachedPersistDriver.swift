@@ -2,12 +2,6 @@ import Hummingbird
 import MemcachedClient
 import ServiceLifecycle
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// A Hummingbird `PersistDriver` that keeps its key/value pairs in one memcached node.
 ///
 /// It makes memcached the store of everything built on Hummingbird's persist framework, in
@@ -90,7 +84,7 @@ public struct MemcachedPersistDriver: PersistDriver {
     ///   or a memcached failure; the encoder's error when the value cannot be encoded.
     public func create<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws {
         let memcachedKey = try makeKey(key)
-        let bytes = try encode(value)
+        let bytes = try PersistJSON.encode(value)
         guard try await node.add(memcachedKey, value: bytes, expiration: expiration(expires)) else {
             throw PersistError.duplicate
         }
@@ -109,7 +103,7 @@ public struct MemcachedPersistDriver: PersistDriver {
     ///   when the value cannot be encoded.
     public func set<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws {
         let memcachedKey = try makeKey(key)
-        let bytes = try encode(value)
+        let bytes = try PersistJSON.encode(value)
         if let expires {
             try await node.set(memcachedKey, value: bytes, expiration: expiration(expires))
             return
@@ -135,7 +129,7 @@ public struct MemcachedPersistDriver: PersistDriver {
     ///   `Object`; `MemcachedError` for an invalid key or a memcached failure.
     public func get<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> Object? {
         guard let item = try await node.get(makeKey(key)) else { return nil }
-        return try decode(item.value, as: type)
+        return try PersistJSON.decode(item.value, as: type)
     }
 
     /// The value stored under `key` with the time it has left; `nil` when there is none.
@@ -146,7 +140,7 @@ public struct MemcachedPersistDriver: PersistDriver {
     ///   `Object`; `MemcachedError` for an invalid key or a memcached failure.
     public func getWithTTL<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> (object: Object, ttl: Duration?)? {
         guard let item = try await node.get(makeKey(key)) else { return nil }
-        return (try decode(item.value, as: type), item.timeToLive)
+        return (try PersistJSON.decode(item.value, as: type), item.timeToLive)
     }
 
     /// Removes the value stored under `key`; nothing happens when there is none.
@@ -207,18 +201,5 @@ public struct MemcachedPersistDriver: PersistDriver {
 
     private func expiration(_ expires: Duration?) -> MemcachedExpiration {
         expires.map { MemcachedExpiration.after($0) } ?? .never
-    }
-
-    private func encode(_ value: some Encodable) throws -> ByteBuffer {
-        ByteBuffer(bytes: try JSONEncoder().encode(value))
-    }
-
-    private func decode<Object: Decodable>(_ buffer: ByteBuffer, as type: Object.Type) throws -> Object {
-        do {
-            return try JSONDecoder().decode(type, from: Data(buffer.readableBytesView))
-        } catch {
-            // Not JSON, or JSON of another shape, or rejected by the type's own decoder.
-            throw PersistError.invalidConversion
-        }
     }
 }
