@@ -197,7 +197,7 @@ import Testing
             #expect(downError?.isNodeFailure == true)
 
             try await server.restart()
-            try await eventually { try await node.set(self.key("back"), value: ByteBuffer(string: "1")) }
+            try await retryUntilSuccess { try await node.set(self.key("back"), value: ByteBuffer(string: "1")) }
             #expect(try await node.get(key("back"))?.value == ByteBuffer(string: "1"))
         }
     }
@@ -223,7 +223,7 @@ import Testing
                 #expect(elapsed < .seconds(3), "a call to a stopped node took \(elapsed)")
             }
             server.resume()
-            try await eventually { _ = try await node.get(self.key("k")) }
+            try await retryUntilSuccess { _ = try await node.get(self.key("k")) }
             #expect(try await node.get(key("k"))?.value == ByteBuffer(string: "v"))
         }
     }
@@ -272,18 +272,6 @@ import Testing
             #expect(results.allSatisfy { $0 == nil || $0?.code == .clientShutdown })
             let after = await #expect(throws: MemcachedError.self) { try await node.get(self.key("k")) }
             #expect(after?.code == .clientShutdown)
-        }
-    }
-
-    /// Retries `body` until it succeeds, for at most `limit`: recovery is asynchronous.
-    private func eventually(within limit: Duration = .seconds(10), _ body: () async throws -> Void) async throws {
-        let clock = ContinuousClock()
-        let deadline = clock.now + limit
-        while true {
-            do { return try await body() } catch {
-                if clock.now >= deadline { throw error }
-                try await Task.sleep(for: .milliseconds(50))
-            }
         }
     }
 }

@@ -221,7 +221,7 @@ import Testing
             #expect(downError?.isNodeFailure == true)
 
             try await server.restart()
-            try await eventually { try await node.set("back", value: ByteBuffer(string: "1")) }
+            try await retryUntilSuccess { try await node.set("back", value: ByteBuffer(string: "1")) }
             #expect(try await node.get("back") == ByteBuffer(string: "1"))
         }
     }
@@ -246,7 +246,7 @@ import Testing
             }
             server.resume()
             // The reconnect authenticates again before carrying commands.
-            try await eventually { _ = try await node.get("k") }
+            try await retryUntilSuccess { _ = try await node.get("k") }
             #expect(try await node.get("k") == ByteBuffer(string: "v"))
         }
     }
@@ -300,18 +300,6 @@ import Testing
             #expect(results.allSatisfy { $0 == nil || $0?.code == .clientShutdown })
             let after = await #expect(throws: RedisError.self) { try await node.get("k") }
             #expect(after?.code == .clientShutdown)
-        }
-    }
-
-    /// Retries `body` until it succeeds, for at most `limit`: recovery is asynchronous.
-    private func eventually(within limit: Duration = .seconds(10), _ body: () async throws -> Void) async throws {
-        let clock = ContinuousClock()
-        let deadline = clock.now + limit
-        while true {
-            do { return try await body() } catch {
-                if clock.now >= deadline { throw error }
-                try await Task.sleep(for: .milliseconds(50))
-            }
         }
     }
 }

@@ -135,3 +135,16 @@ enum LoopbackSocket {
         return reply
     }
 }
+
+/// Retries `body` until it succeeds, for at most `limit`, rethrowing its last error: a client's
+/// recovery after a node returns is asynchronous.
+public func retryUntilSuccess(within limit: Duration = .seconds(10), _ body: () async throws -> Void) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + limit
+    while true {
+        do { return try await body() } catch {
+            if clock.now >= deadline { throw error }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
