@@ -18,6 +18,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.36.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -162,6 +163,7 @@ let package = Package(
                 "PipelinedConnections",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -173,6 +175,7 @@ let package = Package(
             name: "RedisClientTests",
             dependencies: [
                 "RedisClient",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 "PipelinedConnections",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 "ServerTestSupport",

@@ -3,7 +3,8 @@
 #
 #   scripts/install-deps.sh [GROUP...]     GROUP: test (default), demo, bench, all
 #
-#   test  = memcached, redis-server, nginx   (integration tests start their own instances)
+#   test  = memcached, redis-server, nginx, openssl   (integration tests start their own instances;
+#           openssl makes the certificates of the Redis TLS tests)
 #   demo  = memcached, nginx
 #   bench = memcached, memcaslap (libmemcached-tools), wrk, nginx
 #
@@ -24,15 +25,16 @@ declare -A package_of=(
     [nginx]=nginx
     [redis-server]=redis-server
     [wrk]=wrk
+    [openssl]=openssl
 )
 
 commands=()
 for group in "${groups[@]}"; do
     case "$group" in
-        test)  commands+=(memcached redis-server nginx) ;;
+        test)  commands+=(memcached redis-server nginx openssl) ;;
         demo)  commands+=(memcached nginx) ;;
         bench) commands+=(memcached memcaslap wrk nginx) ;;
-        all)   commands+=(memcached redis-server nginx memcaslap wrk) ;;
+        all)   commands+=(memcached redis-server nginx openssl memcaslap wrk) ;;
         -h|--help)
             awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
             exit 0

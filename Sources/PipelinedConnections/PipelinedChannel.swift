@@ -12,7 +12,8 @@ package final class PipelinedChannel<Protocol: PipelineProtocol>: PipelinedConne
     }
 
     /// Opens a connection with `decoder` in front of the handler, failing with the protocol's
-    /// `connectFailed` error within `connectTimeout`.
+    /// `connectFailed` error within `connectTimeout`. `configureTransport` adds handlers that sit
+    /// below the protocol (TLS) before the decoder is added.
     package static func connect<Decoder: NIOSingleStepByteToMessageDecoder & Sendable>(
         host: String,
         port: Int,
@@ -20,7 +21,8 @@ package final class PipelinedChannel<Protocol: PipelineProtocol>: PipelinedConne
         eventLoop: any EventLoop,
         connectTimeout: Duration,
         operationTimeout: Duration,
-        decoder: Decoder
+        decoder: Decoder,
+        configureTransport: (@Sendable (any Channel) throws -> Void)? = nil
     ) async throws(Protocol.Failure) -> PipelinedChannel where Decoder.InboundOut == Protocol.Reply {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(connectTimeout))
@@ -30,6 +32,7 @@ package final class PipelinedChannel<Protocol: PipelineProtocol>: PipelinedConne
         do {
             let (channel, handler) = try await bootstrap.connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try configureTransport?(channel)
                     let handler = PipelinedChannelHandler<Protocol>(operationTimeout: operationTimeout, nodeDescription: nodeDescription)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
                     try channel.pipeline.syncOperations.addHandler(handler)

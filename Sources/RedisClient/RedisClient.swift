@@ -22,7 +22,8 @@ public final class RedisClient: Service, Sendable {
     private let logger: Logger
 
     /// Creates a client; no connection is opened until the first command to a node.
-    /// - Throws: ``RedisError/Code/invalidArgument`` when `configuration` is inconsistent.
+    /// - Throws: ``RedisError/Code/invalidArgument`` when `configuration` is inconsistent or its
+    ///   TLS settings cannot be loaded for a `rediss://` node.
     public init(
         nodeList: RedisNodeList,
         configuration: RedisClientConfiguration = .init(),
@@ -32,9 +33,11 @@ public final class RedisClient: Service, Sendable {
         let configuration = try configuration.validated()
         self.nodeList = nodeList
         self.logger = logger
-        self.nodes = nodeList.nodes.map {
-            RedisNodeClient(node: $0, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+        var nodes: [RedisNodeClient] = []
+        for node in nodeList.nodes {
+            nodes.append(try RedisNodeClient(node: node, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger))
         }
+        self.nodes = nodes
         var byID: [String: RedisNodeClient] = [:]
         for client in nodes { byID[client.node.id ?? ""] = client }
         self.nodesByID = byID

@@ -1,3 +1,5 @@
+import NIOSSL
+
 /// How the client talks to its nodes. The defaults match ``MemcachedClient``'s, so a session
 /// store behaves the same on either backend.
 public struct RedisClientConfiguration: Sendable {
@@ -22,6 +24,11 @@ public struct RedisClientConfiguration: Sendable {
     /// Largest value sent or accepted, in bytes: Redis' own `proto-max-bulk-len` (512 MiB) by
     /// default. Lower it to bound the memory a misbehaving server can make the client allocate.
     public var maximumValueLength: Int = 512 * 1024 * 1024
+
+    /// How `rediss://` nodes are verified: the system's trust roots and the host name by default.
+    /// For a private CA set `trustRoots` (e.g. `.file("/etc/redis/ca.crt")`); for mutual TLS set
+    /// `certificateChain` and `privateKey`. Unused for `redis://` nodes.
+    public var tlsConfiguration: TLSConfiguration = .makeClientConfiguration()
 
     /// The defaults above.
     public init() {}

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import PipelinedConnections
 
 /// RESP as the shared pipeline machinery sees it: Redis answers a connection's commands in
@@ -43,13 +44,23 @@ typealias RedisConnection = PipelinedChannel<RedisPipeline>
 typealias RedisConnectionStateMachine<Waiter> = PipelineStateMachine<RedisPipeline, Waiter>
 
 extension PipelinedChannel where Protocol == RedisPipeline {
-    /// Opens a connection and runs the handshake the node's URL asks for (`AUTH`, `SELECT`), so
-    /// every command on it runs as the configured user in the configured database.
+    /// Opens a connection (encrypted with `tls` for `rediss://` nodes) and runs the handshake the
+    /// node's URL asks for (`AUTH`, `SELECT`), so every command on it runs as the configured user
+    /// in the configured database. A TLS handshake failure surfaces here, as a connect failure.
     static func connect(
         to node: RedisNode,
         configuration: RedisClientConfiguration,
+        tls: NIOSSLContext?,
         eventLoop: any EventLoop
     ) async throws(RedisError) -> RedisConnection {
+        var configureTransport: (@Sendable (any Channel) throws -> Void)?
+        if let tls {
+            // SNI carries host names only; an address literal is verified against the certificate's IP SANs.
+            let serverHostname = (try? SocketAddress(ipAddress: node.host, port: 0)) == nil ? node.host : nil
+            configureTransport = { channel in
+                try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverHostname))
+            }
+        }
         let connection = try await connect(
             host: node.host,
             port: node.port,
@@ -57,7 +68,8 @@ extension PipelinedChannel where Protocol == RedisPipeline {
             eventLoop: eventLoop,
             connectTimeout: configuration.connectTimeout,
             operationTimeout: configuration.operationTimeout,
-            decoder: RESPDecoder(maximumBulkLength: configuration.maximumValueLength)
+            decoder: RESPDecoder(maximumBulkLength: configuration.maximumValueLength),
+            configureTransport: configureTransport
         )
         do {
             try await connection.handshake(for: node)
@@ -68,7 +80,9 @@ extension PipelinedChannel where Protocol == RedisPipeline {
         return connection
     }
 
-    /// `AUTH` and `SELECT`; any refusal fails the connect with Redis' reason.
+    /// `AUTH` and `SELECT` (a `PING` on a TLS connection that needs neither, so the TLS handshake
+    /// is proven before the connection is handed out); any refusal fails the connect with Redis'
+    /// reason, any other failure is a connect failure.
     private func handshake(for node: RedisNode) async throws(RedisError) {
         var steps: [(command: RESPCommand, purpose: String)] = []
         if let password = node.password {
@@ -82,11 +96,12 @@ extension PipelinedChannel where Protocol == RedisPipeline {
                 throw RedisError(.invalidArgument, error.description, node: node.description)
             }
         }
+        if steps.isEmpty, node.usesTLS { steps.append((.ping(), "checking the TLS connection")) }
         // In order, one at a time: SELECT must not reach the server before AUTH. Connects are rare.
         for step in steps {
             let reply = await execute(step.command)
             switch reply {
-            case .success(.simpleString("OK")):
+            case .success(.simpleString("OK")), .success(.simpleString("PONG")):
                 continue
             case .success(.error(let refusal)):
                 var error = RedisError(reply: refusal, node: node.description)
@@ -95,7 +110,7 @@ extension PipelinedChannel where Protocol == RedisPipeline {
             case .success(let other):
                 throw RedisError(.protocolError, "\(step.purpose): unexpected reply \(other)", node: node.description)
             case .failure(let error):
-                throw error
+                throw RedisError(.connectFailed, "\(step.purpose) failed: \(error.message)", node: node.description)
             }
         }
     }

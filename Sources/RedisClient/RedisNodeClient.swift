@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOSSL
 import PipelinedConnections
 
 /// The commands of one Redis node, over its small set of pipelined connections.
@@ -15,8 +16,16 @@ public final class RedisNodeClient: Sendable {
     private let maximumValueLength: Int
     private let metrics: RedisNodeMetrics
 
-    init(node: RedisNode, configuration: RedisClientConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+    /// - Throws: ``RedisError/Code/invalidArgument`` when a `rediss://` node's TLS configuration
+    ///   cannot be loaded (a missing CA file, say).
+    init(node: RedisNode, configuration: RedisClientConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) throws(RedisError) {
         self.node = node
+        let tls: NIOSSLContext?
+        do {
+            tls = node.usesTLS ? try NIOSSLContext(configuration: configuration.tlsConfiguration) : nil
+        } catch {
+            throw RedisError(.invalidArgument, "the TLS configuration cannot be used: \(error)", node: node.description)
+        }
         self.maximumValueLength = configuration.maximumValueLength
         let metrics = RedisNodeMetrics(node: node)
         self.metrics = metrics
@@ -27,7 +36,7 @@ public final class RedisNodeClient: Sendable {
                 eventLoop: eventLoopGroup.next(),
                 backoff: backoff,
                 connect: { eventLoop throws(RedisError) in
-                    try await RedisConnection.connect(to: node, configuration: configuration, eventLoop: eventLoop)
+                    try await RedisConnection.connect(to: node, configuration: configuration, tls: tls, eventLoop: eventLoop)
                 },
                 onEvent: { event in Self.record(event, node: node, logger: logger, metrics: metrics) }
             )

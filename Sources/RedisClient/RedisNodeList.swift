@@ -50,6 +50,9 @@ public struct RedisNode: Sendable, Hashable, CustomStringConvertible {
     public var username: String?
     /// The password sent with `AUTH`; `nil` when the server needs none.
     public var password: RedisPassword?
+    /// Whether connections are encrypted (`rediss://`), verified as
+    /// ``RedisClientConfiguration/tlsConfiguration`` says.
+    public var usesTLS: Bool
 
     /// Makes a node without validating it; ``RedisNodeList`` validates nodes it is given.
     ///
@@ -60,8 +63,10 @@ public struct RedisNode: Sendable, Hashable, CustomStringConvertible {
         port: Int = RedisNode.defaultPort,
         database: Int = 0,
         username: String? = nil,
-        password: RedisPassword? = nil
+        password: RedisPassword? = nil,
+        usesTLS: Bool = false
     ) {
+        self.usesTLS = usesTLS
         self.id = id
         self.host = host
         self.port = port
@@ -89,7 +94,7 @@ public struct RedisNode: Sendable, Hashable, CustomStringConvertible {
             credentials = "\(RedisNodeList.percentEncoded(username))@"
         }
         let databasePart = database == 0 ? "" : "/\(database)"
-        return "\(idPart)redis://\(credentials)\(endpoint)\(databasePart)"
+        return "\(idPart)\(usesTLS ? "rediss" : "redis")://\(credentials)\(endpoint)\(databasePart)"
     }
 }
 
@@ -107,8 +112,8 @@ public struct RedisNodeList: Sendable, Hashable {
     /// Parses a Redis node list and its `failoverNodes` companion.
     ///
     /// - Parameters:
-    ///   - nodeList: one `redis://[user:password@]host[:port][/db]` URL, or several as
-    ///     `r1:redis://...,r2:redis://...` separated by commas and/or whitespace (ids are then
+    ///   - nodeList: one `redis://[user:password@]host[:port][/db]` URL (`rediss://` for TLS), or
+    ///     several as `r1:redis://...,r2:redis://...` separated by commas and/or whitespace (ids are then
     ///     required). The port defaults to 6379 and the database to 0; IPv6 hosts go in brackets
     ///     (`redis://[::1]:6380`); user and password are percent-decoded, and the last `@` ends
     ///     them, so a password may hold any character once `%`, `,` and whitespace are written as
@@ -254,22 +259,19 @@ extension RedisNodeList {
                         + "for several nodes (host:port entries name memcached nodes)"
             )
         }
+        let usesTLS: Bool
         switch scheme.lowercased() {
         case "redis":
-            break
+            usesTLS = false
         case "rediss":
-            throw RedisNodeListError(
-                token: shown,
-                reason: "rediss:// (TLS) is not supported yet; use redis:// through a TLS-terminating proxy "
-                    + "such as stunnel, or over loopback or a private network"
-            )
+            usesTLS = true
         default:
             throw RedisNodeListError(
                 token: shown,
                 reason: "unsupported scheme '\(scheme)://'; write \(syntax), e.g. \(example)"
             )
         }
-        var node = RedisNode(id: id, host: "", port: RedisNode.defaultPort)
+        var node = RedisNode(id: id, host: "", port: RedisNode.defaultPort, usesTLS: usesTLS)
         if let id { try validateID(id, token: shown) }
 
         var remainder = rest

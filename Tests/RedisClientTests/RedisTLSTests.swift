@@ -1,0 +1,68 @@
+import NIOCore
+import NIOSSL
+import ServerTestSupport
+import Testing
+
+@testable import RedisClient
+
+/// `rediss://` against a real redis-server listening with TLS, its certificate signed by a CA
+/// the test makes.
+@Suite(.serialized) struct RedisTLSTests {
+    private func withTLSServer(password: String? = nil, _ body: (RedisServerProcess, Int, TestCertificates) async throws -> Void) async throws {
+        let certificates = try TestCertificates.make()
+        let tlsPort = try FreeLoopbackPort.allocate()
+        try await withRedisServer(password: password, extraArguments: certificates.redisArguments(tlsPort: tlsPort)) { server in
+            try await body(server, tlsPort, certificates)
+        }
+    }
+
+    private func configuration(trusting certificates: TestCertificates?) -> RedisClientConfiguration {
+        var configuration = RedisClientConfiguration()
+        configuration.connectionsPerNode = 1
+        configuration.maximumReconnectDelay = .milliseconds(100)
+        if let certificates {
+            configuration.tlsConfiguration.trustRoots = .file(certificates.authorityCertificatePath)
+        }
+        return configuration
+    }
+
+    @Test func aTrustedServerCarriesCommandsEncryptedWithAuthAndDatabase() async throws {
+        try await withTLSServer(password: "tls-secret") { server, tlsPort, certificates in
+            for host in ["127.0.0.1", "localhost"] {
+                let nodes = try RedisNodeList(parsing: "r1:rediss://:tls-secret@\(host):\(tlsPort)/4")
+                let client = try RedisClient(nodeList: nodes, configuration: configuration(trusting: certificates))
+                let node = try client.node(id: "r1")
+                try await node.set("over-tls", value: ByteBuffer(string: host))
+                #expect(try await node.get("over-tls") == ByteBuffer(string: host))
+                await client.shutdown()
+            }
+            // It really went to database 4 through the TLS port.
+            #expect(try await server.info("keyspace")["db4"]?.hasPrefix("keys=1") == true)
+            #expect(try await server.info("stats")["total_connections_received"].flatMap { Int($0) } ?? 0 >= 2)
+        }
+    }
+
+    @Test func anUntrustedCertificateIsAConnectFailureThatSaysSo() async throws {
+        try await withTLSServer { _, tlsPort, _ in
+            let nodes = try RedisNodeList(parsing: "rediss://127.0.0.1:\(tlsPort)")
+            let client = try RedisClient(nodeList: nodes, configuration: configuration(trusting: nil))
+            defer { Task { await client.shutdown() } }
+            let error = await #expect(throws: RedisError.self) { try await client.node(id: nil).ping() }
+            #expect(error?.code == .connectFailed)
+            #expect(error?.isNodeFailure == true)
+            #expect(error?.description.contains("rediss://127.0.0.1:\(tlsPort)") == true)
+            #expect(error?.message.lowercased().contains("certificate") == true, "\(String(describing: error))")
+        }
+    }
+
+    @Test func aTLSConfigurationThatCannotBeLoadedIsATypedError() throws {
+        var configuration = RedisClientConfiguration()
+        configuration.tlsConfiguration.trustRoots = .file("/nonexistent/ca.crt")
+        let error = #expect(throws: RedisError.self) {
+            try RedisClient(nodeList: RedisNodeList(parsing: "rediss://127.0.0.1:1"), configuration: configuration)
+        }
+        #expect(error?.code == .invalidArgument)
+        // Plain nodes never load it.
+        _ = try RedisClient(nodeList: RedisNodeList(parsing: "redis://127.0.0.1:1"), configuration: configuration)
+    }
+}
