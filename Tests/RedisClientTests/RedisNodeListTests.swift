@@ -339,7 +339,7 @@ import Testing
         "r1:redis://alice:\(secret)@::1",
         "r1:redis://alice:\(secret)%@h",
         "r-1:redis://:\(secret)@h",
-        "rediss://:\(secret)@h",
+        "rediss://:\(secret)@h:0",
         "http://:\(secret)@h",
         "redis://:\(secret)@h redis://h:2",
         "r1:redis://:\(secret)@h r1:redis://:\(secret)@h:2",
