@@ -31,6 +31,10 @@ let package = Package(
     ],
     targets: [
         .target(
+            name: "NodeListRules",
+            swiftSettings: strictSwift6
+        ),
+        .target(
             name: "PipelinedConnections",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -42,6 +46,7 @@ let package = Package(
         .target(
             name: "MemcachedClient",
             dependencies: [
+                "NodeListRules",
                 "PipelinedConnections",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -160,6 +165,7 @@ let package = Package(
         .target(
             name: "RedisClient",
             dependencies: [
+                "NodeListRules",
                 "PipelinedConnections",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,3 +1,5 @@
+import NodeListRules
+
 /// One memcached server named in a node list.
 ///
 /// msm writes the node's id into every session id (`<random>-<id>.<jvmRoute>`), so the id is how a
@@ -117,7 +119,7 @@ extension MemcachedNodeList {
 
     /// Splits on commas and whitespace in any mix, dropping empty tokens.
     private static func tokens(in list: String) -> [String] {
-        list.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init)
+        NodeListRules.tokens(in: list)
     }
 
     /// Parses one `id:host:port` / `host:port` token, IPv6 hosts in brackets, reading from the right.
@@ -268,139 +270,43 @@ extension MemcachedNodeList {
 // MARK: - Validation
 
 extension MemcachedNodeList {
+    private static let style = NodeListStyle(
+        serverName: "memcached",
+        entrySyntax: "id:host:port",
+        exampleID: "m1",
+        example: example,
+        exampleWithID: example,
+        forbiddenHostCharacters: ",[]",
+        duplicateAddressReason: "this host and port are already in the list; name every memcached server once"
+    )
+
     /// The per-node rules shared by both initialisers.
     private static func validate(_ node: MemcachedNode, token: String) throws(MemcachedNodeListError) {
-        if let id = node.id { try validateID(id, token: token) }
-        try validateHost(node.host, token: token)
-        guard (1...65535).contains(node.port) else {
-            throw MemcachedNodeListError(
-                token: token,
-                reason: "port \(node.port) is out of range; write a port in 1...65535, e.g. \(example)"
-            )
+        do throws(NodeListViolation) {
+            if let id = node.id { try NodeListRules.checkID(id, token: token, style: style) }
+            try NodeListRules.checkHost(node.host, token: token, style: style)
+            try NodeListRules.checkPort(node.port, token: token, style: style)
+        } catch {
+            throw MemcachedNodeListError(error)
         }
-    }
-
-    /// Ids are msm's `\w+`; '-' and '.' would break the `<random>-<id>.<jvmRoute>` session id format.
-    private static func validateID(_ id: String, token: String) throws(MemcachedNodeListError) {
-        guard !id.isEmpty else {
-            throw MemcachedNodeListError(token: token, reason: "empty node id; write id:host:port, e.g. \(example)")
-        }
-        if id.contains("-") || id.contains(".") {
-            throw MemcachedNodeListError(
-                token: token,
-                reason: "node id '\(id)' contains '-' or '.', which delimit the node id inside session ids "
-                    + "(<random>-<id>.<jvmRoute>); use only letters, digits and '_', e.g. m1"
-            )
-        }
-        guard id.unicodeScalars.allSatisfy(isWordScalar) else {
-            throw MemcachedNodeListError(
-                token: token,
-                reason: "node id '\(id)' may contain only ASCII letters, digits and '_', e.g. m1"
-            )
-        }
-    }
-
-    private static func isWordScalar(_ scalar: Unicode.Scalar) -> Bool {
-        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar) || scalar == "_"
-    }
-
-    /// Hosts must be non-empty and free of characters the list syntax or a resolver cannot carry.
-    private static func validateHost(_ host: String, token: String) throws(MemcachedNodeListError) {
-        guard !host.isEmpty else {
-            throw MemcachedNodeListError(token: token, reason: "empty host; write id:host:port, e.g. \(example)")
-        }
-        let forbidden = host.unicodeScalars.first { scalar in
-            scalar.properties.isWhitespace || scalar.properties.generalCategory == .control
-                || scalar == "," || scalar == "[" || scalar == "]"
-        }
-        if let forbidden {
-            throw MemcachedNodeListError(
-                token: token,
-                reason: "host contains \(describe(forbidden)); write a plain host name or address, e.g. 127.0.0.1"
-            )
-        }
-    }
-
-    private static func describe(_ scalar: Unicode.Scalar) -> String {
-        if scalar.properties.generalCategory == .control || scalar.properties.isWhitespace {
-            return "the whitespace or control character U+\(String(scalar.value, radix: 16, uppercase: true))"
-        }
-        return "'\(scalar)'"
     }
 
     /// The list-level rules: ids when there are several nodes, no duplicates, sane failover nodes.
     private init(validating entries: [Entry], failoverNodeIDs: [String]) throws(MemcachedNodeListError) {
-        guard !entries.isEmpty else {
-            throw MemcachedNodeListError(token: "", reason: "no memcached node given; write e.g. \(Self.example)")
+        let listed = entries.map {
+            NodeListEntry(id: $0.node.id, address: "\($0.node.host.lowercased()):\($0.node.port)", token: $0.token, description: $0.node.description)
         }
-        if entries.count > 1 {
-            try Self.requireIDs(entries)
+        do throws(NodeListViolation) {
+            self.failoverNodeIDs = try NodeListRules.checkList(listed, failoverIDs: failoverNodeIDs, style: Self.style)
+        } catch {
+            throw MemcachedNodeListError(error)
         }
-        try Self.rejectDuplicates(entries)
-        let nodes = entries.map(\.node)
-        self.nodes = nodes
-        self.failoverNodeIDs = try Self.validateFailover(failoverNodeIDs, nodes: nodes)
+        self.nodes = entries.map(\.node)
     }
+}
 
-    private static func requireIDs(_ entries: [Entry]) throws(MemcachedNodeListError) {
-        guard let entry = entries.first(where: { $0.node.id == nil }) else { return }
-        throw MemcachedNodeListError(
-            token: entry.token,
-            reason: "every node needs an id when the list has \(entries.count) nodes; "
-                + "write id:host:port, e.g. m1:\(entry.node.description)"
-        )
-    }
-
-    private static func rejectDuplicates(_ entries: [Entry]) throws(MemcachedNodeListError) {
-        var ids: Set<String> = []
-        var addresses: Set<String> = []
-        for entry in entries {
-            if let id = entry.node.id, !ids.insert(id).inserted {
-                throw MemcachedNodeListError(
-                    token: entry.token,
-                    reason: "node id '\(id)' is used twice; give every node its own id"
-                )
-            }
-            let address = "\(entry.node.host.lowercased()):\(entry.node.port)"
-            if !addresses.insert(address).inserted {
-                throw MemcachedNodeListError(
-                    token: entry.token,
-                    reason: "this host and port are already in the list; name every memcached server once"
-                )
-            }
-        }
-    }
-
-    /// Drops repeated ids and checks the rest name existing nodes while leaving one regular node.
-    private static func validateFailover(
-        _ ids: [String],
-        nodes: [MemcachedNode]
-    ) throws(MemcachedNodeListError) -> [String] {
-        var unique: [String] = []
-        for id in ids where !unique.contains(id) {
-            unique.append(id)
-        }
-        guard let first = unique.first else { return [] }
-        guard nodes.count > 1 else {
-            throw MemcachedNodeListError(
-                token: first,
-                reason: "failover nodes need at least two nodes; leave failoverNodes empty for a single node"
-            )
-        }
-        let known = nodes.compactMap(\.id)
-        if let unknown = unique.first(where: { !known.contains($0) }) {
-            throw MemcachedNodeListError(
-                token: unknown,
-                reason: "no node has id '\(unknown)'; known ids: \(known.joined(separator: ", "))"
-            )
-        }
-        guard unique.count < nodes.count else {
-            throw MemcachedNodeListError(
-                token: "",
-                reason: "at least one node must not be a failover node; remove one of "
-                    + "\(unique.joined(separator: ", ")) from failoverNodes"
-            )
-        }
-        return unique
+extension MemcachedNodeListError {
+    init(_ violation: NodeListViolation) {
+        self.init(token: violation.token, reason: violation.reason)
     }
 }

@@ -1,3 +1,5 @@
+import NodeListRules
+
 /// A Redis password that never shows itself in logs, error messages or debugger dumps.
 ///
 /// Node lists end up in startup logs and error messages; wrapping the password makes printing a
@@ -208,7 +210,7 @@ extension RedisNodeList {
 
     /// Splits on commas and whitespace in any mix, dropping empty tokens.
     private static func tokens(in list: String) -> [String] {
-        list.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init)
+        NodeListRules.tokens(in: list)
     }
 
     /// Splits `[id:]scheme://rest` at the first `://`; `nil` when the token has no `://`.
@@ -272,7 +274,9 @@ extension RedisNodeList {
             )
         }
         var node = RedisNode(id: id, host: "", port: RedisNode.defaultPort, usesTLS: usesTLS)
-        if let id { try validateID(id, token: shown) }
+        if let id {
+            do throws(NodeListViolation) { try NodeListRules.checkID(id, token: shown, style: style) } catch { throw RedisNodeListError(error) }
+        }
 
         var remainder = rest
         if let at = rest.lastIndex(of: "@") {
@@ -357,7 +361,9 @@ extension RedisNodeList {
         var result = ""
         for byte in text.utf8 {
             let scalar = Unicode.Scalar(byte)
-            if byte < 0x80 && (isWordScalar(scalar) || scalar == "-" || scalar == "." || scalar == "~") {
+            let isUnreserved = ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+                || "_-.~".unicodeScalars.contains(scalar)
+            if byte < 0x80 && isUnreserved {
                 result.unicodeScalars.append(scalar)
             } else {
                 let hex = String(byte, radix: 16, uppercase: true)
@@ -444,15 +450,25 @@ extension RedisNodeList {
 // MARK: - Validation
 
 extension RedisNodeList {
+    private static let style = NodeListStyle(
+        serverName: "Redis",
+        entrySyntax: "id:redis://host:port",
+        exampleID: "r1",
+        example: example,
+        exampleWithID: "r1:" + example,
+        forbiddenHostCharacters: ",[]/?#@",
+        duplicateAddressReason: "this host, port and database are already in the list; name every Redis database once",
+        shownID: redacted
+    )
+
     /// The per-node rules shared by both initialisers.
     private static func validate(_ node: RedisNode, token: String) throws(RedisNodeListError) {
-        if let id = node.id { try validateID(id, token: token) }
-        try validateHost(node.host, token: token)
-        guard (1...65535).contains(node.port) else {
-            throw RedisNodeListError(
-                token: token,
-                reason: "port \(node.port) is out of range; write a port in 1...65535, e.g. \(example)"
-            )
+        do throws(NodeListViolation) {
+            if let id = node.id { try NodeListRules.checkID(id, token: token, style: style) }
+            try NodeListRules.checkHost(node.host, token: token, style: style)
+            try NodeListRules.checkPort(node.port, token: token, style: style)
+        } catch {
+            throw RedisNodeListError(error)
         }
         guard node.database >= 0 else {
             throw RedisNodeListError(
@@ -474,128 +490,27 @@ extension RedisNodeList {
         }
     }
 
-    /// Ids are msm's `\w+`; '-' and '.' would break the `<random>-<id>.<jvmRoute>` session id format.
-    private static func validateID(_ id: String, token: String) throws(RedisNodeListError) {
-        guard !id.isEmpty else {
-            throw RedisNodeListError(token: token, reason: "empty node id; write id:redis://host:port, e.g. r1:\(example)")
-        }
-        if id.contains("-") || id.contains(".") {
-            throw RedisNodeListError(
-                token: token,
-                reason: "node id '\(id)' contains '-' or '.', which delimit the node id inside session ids "
-                    + "(<random>-<id>.<jvmRoute>); use only letters, digits and '_', e.g. r1"
-            )
-        }
-        guard id.unicodeScalars.allSatisfy(isWordScalar) else {
-            throw RedisNodeListError(
-                token: token,
-                reason: "node id '\(id)' may contain only ASCII letters, digits and '_', e.g. r1"
-            )
-        }
-    }
-
-    private static func isWordScalar(_ scalar: Unicode.Scalar) -> Bool {
-        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar) || scalar == "_"
-    }
-
-    /// Hosts must be non-empty and free of characters the URL syntax or a resolver cannot carry.
-    private static func validateHost(_ host: String, token: String) throws(RedisNodeListError) {
-        guard !host.isEmpty else {
-            throw RedisNodeListError(token: token, reason: "empty host; write \(syntax), e.g. \(example)")
-        }
-        let forbidden = host.unicodeScalars.first { scalar in
-            scalar.properties.isWhitespace || scalar.properties.generalCategory == .control
-                || ",[]/?#@".unicodeScalars.contains(scalar)
-        }
-        if let forbidden {
-            throw RedisNodeListError(
-                token: token,
-                reason: "host contains \(describe(forbidden)); write a plain host name or address, e.g. 127.0.0.1"
-            )
-        }
-    }
-
-    private static func describe(_ scalar: Unicode.Scalar) -> String {
-        if scalar.properties.generalCategory == .control || scalar.properties.isWhitespace {
-            return "the whitespace or control character U+\(String(scalar.value, radix: 16, uppercase: true))"
-        }
-        return "'\(scalar)'"
-    }
-
     /// The list-level rules: ids when there are several nodes, no duplicates, sane failover nodes.
     private init(validating entries: [Entry], failoverNodeIDs: [String]) throws(RedisNodeListError) {
-        guard !entries.isEmpty else {
-            throw RedisNodeListError(token: "", reason: "no Redis node given; write e.g. \(Self.example)")
-        }
-        if entries.count > 1 {
-            try Self.requireIDs(entries)
-        }
-        try Self.rejectDuplicates(entries)
-        let nodes = entries.map(\.node)
-        self.nodes = nodes
-        self.failoverNodeIDs = try Self.validateFailover(failoverNodeIDs, nodes: nodes)
-    }
-
-    private static func requireIDs(_ entries: [Entry]) throws(RedisNodeListError) {
-        guard let entry = entries.first(where: { $0.node.id == nil }) else { return }
-        throw RedisNodeListError(
-            token: entry.token,
-            reason: "every node needs an id when the list has \(entries.count) nodes; "
-                + "write id:redis://..., e.g. r1:\(entry.node.description)"
-        )
-    }
-
-    private static func rejectDuplicates(_ entries: [Entry]) throws(RedisNodeListError) {
-        var ids: Set<String> = []
-        var databases: Set<String> = []
-        for entry in entries {
-            if let id = entry.node.id, !ids.insert(id).inserted {
-                throw RedisNodeListError(
-                    token: entry.token,
-                    reason: "node id '\(id)' is used twice; give every node its own id"
-                )
-            }
-            let database = "\(entry.node.host.lowercased()):\(entry.node.port)/\(entry.node.database)"
-            if !databases.insert(database).inserted {
-                throw RedisNodeListError(
-                    token: entry.token,
-                    reason: "this host, port and database are already in the list; name every Redis database once"
-                )
-            }
-        }
-    }
-
-    /// Drops repeated ids and checks the rest name existing nodes while leaving one regular node.
-    private static func validateFailover(
-        _ ids: [String],
-        nodes: [RedisNode]
-    ) throws(RedisNodeListError) -> [String] {
-        var unique: [String] = []
-        for id in ids where !unique.contains(id) {
-            unique.append(id)
-        }
-        guard let first = unique.first else { return [] }
-        guard nodes.count > 1 else {
-            throw RedisNodeListError(
-                token: redacted(first),
-                reason: "failover nodes need at least two nodes; leave failoverNodes empty for a single node"
+        let listed = entries.map {
+            NodeListEntry(
+                id: $0.node.id,
+                address: "\($0.node.host.lowercased()):\($0.node.port)/\($0.node.database)",
+                token: $0.token,
+                description: $0.node.description
             )
         }
-        let known = nodes.compactMap(\.id)
-        if let unknown = unique.first(where: { !known.contains($0) }) {
-            let shown = redacted(unknown)
-            throw RedisNodeListError(
-                token: shown,
-                reason: "no node has id '\(shown)'; known ids: \(known.joined(separator: ", "))"
-            )
+        do throws(NodeListViolation) {
+            self.failoverNodeIDs = try NodeListRules.checkList(listed, failoverIDs: failoverNodeIDs, style: Self.style)
+        } catch {
+            throw RedisNodeListError(error)
         }
-        guard unique.count < nodes.count else {
-            throw RedisNodeListError(
-                token: "",
-                reason: "at least one node must not be a failover node; remove one of "
-                    + "\(unique.joined(separator: ", ")) from failoverNodes"
-            )
-        }
-        return unique
+        self.nodes = entries.map(\.node)
+    }
+}
+
+extension RedisNodeListError {
+    init(_ violation: NodeListViolation) {
+        self.init(token: violation.token, reason: violation.reason)
     }
 }
