@@ -142,9 +142,11 @@ package struct PipelineStateMachine<Protocol: PipelineProtocol, Waiter> {
         return waiters
     }
 
+    /// Fails `head` with `error` and everyone else, including requests that still reach the
+    /// closed connection, with "reset after an earlier failure": they were not at fault.
     private mutating func closeAll(_ error: Failure, head: Waiter? = nil) -> ReceiveAction {
-        let others = close(error)
+        guard let head else { return .close(close(error), error, head: nil) }
         let followers = Failure.pipeline(.connectionClosed, "connection reset after an earlier failure: \(error.message)")
-        return .close(others, head == nil ? error : followers, head: head.map { ($0, error) })
+        return .close(close(followers), followers, head: (head, error))
     }
 }

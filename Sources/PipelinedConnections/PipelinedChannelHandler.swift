@@ -103,9 +103,10 @@ package final class PipelinedChannelHandler<Protocol: PipelineProtocol>: Channel
         case .fail(let waiter, let error):
             waiter.resume(returning: .failure(tagged(error)))
         case .close(let waiters, let error, let head):
+            // Closed before any caller resumes, so none sends its next request onto this connection.
+            context.close(promise: nil)
             if let (waiter, headError) = head { waiter.resume(returning: .failure(tagged(headError))) }
             fail(waiters, error)
-            context.close(promise: nil)
         case .succeedAndClose(let waiter, let reply):
             waiter.resume(returning: .success(reply))
             context.close(promise: nil)

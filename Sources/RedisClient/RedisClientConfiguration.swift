@@ -22,7 +22,9 @@ public struct RedisClientConfiguration: Sendable {
     public var maximumReconnectDelay: Duration = .seconds(30)
 
     /// Largest value sent or accepted, in bytes: Redis' own `proto-max-bulk-len` (512 MiB) by
-    /// default. Lower it to bound the memory a misbehaving server can make the client allocate.
+    /// default. Lower it to bound the memory a misbehaving server can make the client allocate,
+    /// and to a server's lowered `proto-max-bulk-len`, so a longer value is refused before it is
+    /// sent (Redis refuses it too, but by closing the connection).
     public var maximumValueLength: Int = 512 * 1024 * 1024
 
     /// How `rediss://` nodes are verified: the system's trust roots and the host name by default.

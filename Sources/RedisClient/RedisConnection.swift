@@ -4,8 +4,9 @@ import PipelinedConnections
 
 /// RESP as the shared pipeline machinery sees it: Redis answers a connection's commands in
 /// order and RESP carries no request id, so pairing is by position alone. Error replies
-/// (`-ERR`...) are ordinary replies that leave the stream in step; out-of-band push frames (RESP3
-/// `>`) answer no command and are skipped.
+/// (`-ERR`...) are ordinary replies that leave the stream in step, except protocol errors, after
+/// which Redis closes the connection; out-of-band push frames (RESP3 `>`) answer no command and
+/// are skipped.
 enum RedisPipeline: PipelineProtocol {
     typealias Request = RESPCommand
     typealias Reply = RESPValue
@@ -26,7 +27,12 @@ enum RedisPipeline: PipelineProtocol {
     }
 
     static func disposition(of reply: RESPValue, expected: Void) -> PipelineReplyDisposition<RedisError> {
-        .deliver
+        // `ERR Protocol error: ...` (e.g. a value over proto-max-bulk-len): Redis drops the
+        // connection after this reply, so close it now rather than send more commands onto it.
+        if case .error(let refusal) = reply, refusal.code == "ERR", refusal.message.hasPrefix("Protocol error:") {
+            return .failConnection(RedisError(reply: refusal, node: nil))
+        }
+        return .deliver
     }
 
     static func channelFailure(_ error: any Error) -> RedisError {

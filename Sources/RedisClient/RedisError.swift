@@ -17,7 +17,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         private let base: Base
         private init(_ base: Base) { self.base = base }
 
-        /// A key, value or setting cannot be sent as given (too long, negative, empty). Nothing was sent.
+        /// A key, value or setting cannot be sent as given (too long, negative, empty): nothing was
+        /// sent, or Redis refused an argument longer than its `proto-max-bulk-len` (and then closed
+        /// that connection, failing the commands queued behind it).
         public static let invalidArgument = Code(.invalidArgument)
         /// Redis did not answer within the operation timeout; the connection was reset.
         public static let timeout = Code(.timeout)
@@ -71,10 +73,16 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         self.serverErrorCode = serverErrorCode
     }
 
-    /// Classifies an error reply by its first word.
+    /// Classifies an error reply by its first word, and Redis' refusal of an over-long argument
+    /// (our encoder writes only valid lengths, so "invalid bulk length" can only mean that) as
+    /// ``Code/invalidArgument``: the value is to blame, not the node.
     init(reply: RESPError, node: String?) {
         let code: Code
+        var message = "Redis answered \(reply)"
         switch reply.code {
+        case "ERR" where reply.message.hasPrefix("Protocol error: invalid bulk length"):
+            code = .invalidArgument
+            message += " (an argument is longer than its proto-max-bulk-len; Redis closed the connection)"
         case "WRONGTYPE": code = .wrongType
         case "NOAUTH", "WRONGPASS", "NOPERM": code = .authenticationFailed
         case "LOADING": code = .loading
@@ -84,7 +92,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         case "NOSCRIPT": code = .scriptNotFound
         default: code = .serverError
         }
-        self.init(code, "Redis answered \(reply)", node: node, serverErrorCode: reply.code)
+        self.init(code, message, node: node, serverErrorCode: reply.code)
     }
 
     /// True when another node may well succeed: the failure was the node's, not the request's.
@@ -100,7 +108,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
 
     private var advice: String {
         switch code {
-        case .invalidArgument: return "Check the key, value or setting against Redis' limits."
+        case .invalidArgument:
+            return "Check the key, value or setting against Redis' limits; with a lowered proto-max-bulk-len, set maximumValueLength to match so such values are refused before sending."
         case .timeout, .connectionClosed, .connectFailed, .nodeUnavailable:
             return "Check that redis-server runs and answers at that address; the client reconnects by itself."
         case .authenticationFailed:

@@ -411,8 +411,9 @@ public final class SessionManager: Service, Sendable {
         throw SessionError(.storeUnavailable, "the session could not be written to any store node")
     }
 
-    /// memcached drops the old item when it refuses a new one as too large, so the last stored
-    /// version is written back and the refused change undone in memory: store and memory agree.
+    /// memcached drops the old item when it refuses a new one as too large (Redis keeps it), so
+    /// the last stored version is written back and the refused change undone in memory: store and
+    /// memory agree.
     private func restoreLastStoredVersion(of session: Session, changed persisted: [String: [UInt8]], key: String, node: Int, expiration: Int) async {
         let record = session.withState { state -> SessionRecord? in
             guard let stored = state.storedAttributes else { return nil }

@@ -47,11 +47,13 @@ import Testing
         #expect(othersError.code == .connectionClosed)
         #expect(head?.0 == 1)
         #expect(head?.1.code == .protocolError)
-        // Closed: later requests fail at once instead of waiting forever.
+        // Closed: later requests fail at once instead of waiting forever, like the queued ones
+        // (not with the head's own error: they were not at fault).
         guard case .fail(3, let error) = machine.enqueue(3, usesOpaque: true, deadline: later) else {
             Issue.record("request accepted on a closed connection"); return
         }
-        #expect(error.code == .protocolError)
+        #expect(error.code == .connectionClosed)
+        #expect(error.message.contains("opaque"), "names the earlier failure: \(error.message)")
     }
 
     @Test func anUnsolicitedReplyResetsTheConnection() {

@@ -188,6 +188,28 @@ import Testing
         }
     }
 
+    /// Redis refuses an argument over its `proto-max-bulk-len` with a protocol error and closes the
+    /// connection: the value is to blame (not the node), and the next command gets a new connection.
+    @Test(arguments: [2 << 20, 64 << 20])
+    func aValueOverTheServersProtoMaxBulkLenIsAnInvalidArgumentAndTheNodeKeepsWorking(size: Int) async throws {
+        try await withRedisServer(extraArguments: ["--proto-max-bulk-len", "1mb"]) { server in
+            let client = try makeClient(server) { $0.connectionsPerNode = 1 }
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+            try await node.set("k", value: ByteBuffer(string: "old"))
+            // Several rounds, each followed at once by another command: none may land on the
+            // connection Redis is dropping.
+            for _ in 0..<5 {
+                let error = await #expect(throws: RedisError.self) {
+                    try await node.set("k", value: ByteBuffer(repeating: 0x61, count: size))
+                }
+                #expect(error?.code == .invalidArgument, "\(String(describing: error))")
+                #expect(error?.isNodeFailure == false)
+                #expect(try await node.get("k") == ByteBuffer(string: "old"), "Redis kept the old value")
+            }
+        }
+    }
+
     @Test func aKilledNodeFailsEveryCommandInFlightPromptlyAndTheClientReconnects() async throws {
         try await withRedisServer { server in
             let client = try makeClient(server) {

@@ -66,6 +66,26 @@ import Testing
         #expect(refused.code == .protocolError)
     }
 
+    /// Redis closes the connection after a protocol error (here: a value over its
+    /// proto-max-bulk-len), so the client closes it at once: the refused command gets the typed
+    /// error, every other command (queued, or arriving late) a closed connection, not that error.
+    @Test func aProtocolErrorReplyFailsItsCommandAndClosesTheConnection() {
+        var machine = Machine()
+        enqueue(&machine, 1)
+        enqueue(&machine, 2)
+        let refusal = RESPValue.error(RESPError(parsing: "ERR Protocol error: invalid bulk length"))
+        guard case .close([2], let followers, let head?) = machine.receive(refusal) else {
+            Issue.record("the connection stayed open after a protocol error"); return
+        }
+        #expect(head.0 == 1)
+        #expect(head.1.code == .invalidArgument)
+        #expect(followers.code == .connectionClosed)
+        guard case .fail(3, let late) = machine.enqueue(3, request: .ping(), deadline: later) else {
+            Issue.record("command accepted on a closed connection"); return
+        }
+        #expect(late.code == .connectionClosed)
+    }
+
     @Test func aDecoderErrorIsAProtocolErrorAndOtherChannelErrorsAClosedConnection() {
         #expect(RedisPipeline.channelFailure(RESPDecodingError(description: "bad type byte")).code == .protocolError)
         #expect(RedisPipeline.channelFailure(ChannelError.ioOnClosedChannel).code == .connectionClosed)
@@ -90,6 +110,8 @@ import Testing
         ("OOM command not allowed when used memory > 'maxmemory'.", .outOfMemory, false),
         ("NOSCRIPT No matching script.", .scriptNotFound, false),
         ("ERR unknown command 'FOO'", .serverError, false),
+        ("ERR Protocol error: invalid bulk length", .invalidArgument, false),
+        ("ERR Protocol error: expected '$', got ' '", .serverError, false),
     ])
     func errorRepliesAreClassifiedByTheirFirstWord(reply: String, code: RedisError.Code, isNodeFailure: Bool) {
         let error = RedisError(reply: RESPError(parsing: reply), node: "r1:redis://127.0.0.1:6379")
