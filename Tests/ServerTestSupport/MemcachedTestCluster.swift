@@ -1,22 +1,24 @@
 import MemcachedClient
 import NIOCore
-import Synchronization
 
-/// Real memcached nodes by id for one test: every client made through it is shut down and every
-/// process killed when the test ends, also when it throws.
+/// Real memcached nodes by id for one test, seen through memcached's own types (items with
+/// flags and TTLs, ``MemcachedServerProcess``): a ``StoreTestCluster`` running memcached, for
+/// tests of memcached-only code such as the Hummingbird persist driver.
 public final class MemcachedTestCluster: Sendable {
-    /// Node ids in list order; `""` for a single node listed without id.
-    public let ids: [String]
-    /// The processes by id.
-    public let servers: [String: MemcachedServerProcess]
-    /// msm's `failoverNodes` for ``nodeList``.
-    public let failoverNodes: String
-    private let clients = Mutex<[MemcachedClient]>([])
+    /// The backend-neutral cluster underneath (always ``StoreBackend/memcached``).
+    public let store: StoreTestCluster
 
-    private init(ids: [String], servers: [String: MemcachedServerProcess], failoverNodes: String) {
-        self.ids = ids
-        self.servers = servers
-        self.failoverNodes = failoverNodes
+    /// Node ids in list order; `""` for a single node listed without id.
+    public var ids: [String] { store.ids }
+    /// The processes by id.
+    public var servers: [String: MemcachedServerProcess] {
+        Dictionary(uniqueKeysWithValues: store.ids.map { ($0, store.memcachedNode($0)) })
+    }
+    /// msm's `failoverNodes` for ``nodeList``.
+    public var failoverNodes: String { store.failoverNodes }
+
+    private init(store: StoreTestCluster) {
+        self.store = store
     }
 
     /// Starts one memcached per id and runs `body` with them.
@@ -27,47 +29,22 @@ public final class MemcachedTestCluster: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (MemcachedTestCluster) async throws -> T
     ) async throws -> T {
-        var servers: [String: MemcachedServerProcess] = [:]
-        do {
-            for id in ids { servers[id] = try await MemcachedServerProcess.start(maxItemSize: maxItemSize) }
-        } catch {
-            for server in servers.values { await server.kill() }
-            throw error
+        try await StoreTestCluster.with(
+            backend: .memcached, nodes: ids, failoverNodes: failoverNodes, maxItemSize: maxItemSize, isolation: isolation
+        ) { store in
+            try await body(MemcachedTestCluster(store: store))
         }
-        let cluster = MemcachedTestCluster(ids: ids, servers: servers, failoverNodes: failoverNodes)
-        do {
-            let result = try await body(cluster)
-            await cluster.tearDown()
-            return result
-        } catch {
-            await cluster.tearDown()
-            throw error
-        }
-    }
-
-    private func tearDown() async {
-        for client in clients.withLock({ $0 }) { await client.shutdown() }
-        await killAll()
     }
 
     /// `m1:127.0.0.1:PORT,m2:127.0.0.1:PORT`, or `127.0.0.1:PORT` for a single node without id.
-    public var nodeList: String {
-        ids.map { $0.isEmpty ? servers[$0]!.endpoint : "\($0):\(servers[$0]!.endpoint)" }.joined(separator: ",")
-    }
+    public var nodeList: String { store.nodeList }
 
     /// The process of node `id`.
-    public func node(_ id: String) -> MemcachedServerProcess { servers[id]! }
+    public func node(_ id: String) -> MemcachedServerProcess { store.memcachedNode(id) }
 
     /// A client over every node, tuned for fault tests: short timeouts, quick reconnects.
     public func makeClient() throws -> MemcachedClient {
-        var configuration = MemcachedClientConfiguration()
-        configuration.operationTimeout = .milliseconds(500)
-        configuration.connectTimeout = .milliseconds(500)
-        configuration.maximumReconnectDelay = .milliseconds(100)
-        configuration.connectionsPerNode = 1
-        let client = try MemcachedClient(nodeList: try MemcachedNodeList(parsing: nodeList, failoverNodes: failoverNodes), configuration: configuration)
-        clients.withLock { $0.append(client) }
-        return client
+        try store.makeMemcachedClient()
     }
 
     /// Reads `key` on node `id` with a fresh client, bypassing whatever is under test.
@@ -77,32 +54,27 @@ public final class MemcachedTestCluster: Sendable {
 
     /// The bytes stored under `key` on node `id`.
     public func rawBytes(_ key: String, on id: String) async throws -> [UInt8]? {
-        try await rawGet(key, on: id).map { Array($0.value.readableBytesView) }
+        try await store.rawBytes(key, on: id)
     }
 
     /// Writes `bytes` under `key` on node `id`, bypassing whatever is under test.
     public func rawSet(_ key: String, _ bytes: [UInt8], on id: String) async throws {
-        try await makeClient().node(id: id.isEmpty ? nil : id).set(MemcachedKey(key), value: ByteBuffer(bytes: bytes))
+        try await store.rawSet(key, bytes, on: id)
     }
 
     /// memcached's own `cmd_set` counter on node `id`.
     public func setCount(on id: String) async throws -> Int {
-        Int(try await node(id).stats()["cmd_set"] ?? "") ?? -1
+        try await store.setCount(on: id)
     }
 
     /// The counters of every command that reads or writes data, per node: a request that does no
     /// session work must leave them all unchanged.
     public func dataCommandCounts() async throws -> [String: [String: String]] {
-        var counts: [String: [String: String]] = [:]
-        for id in ids {
-            let stats = try await servers[id]!.stats()
-            counts[id] = stats.filter { ["cmd_get", "cmd_set", "cmd_touch", "delete_hits", "delete_misses", "incr_misses", "incr_hits"].contains($0.key) }
-        }
-        return counts
+        try await store.dataCommandCounts()
     }
 
     /// Kills every node (a test of "all nodes down").
     public func killAll() async {
-        for server in servers.values { await server.kill() }
+        await store.killAll()
     }
 }

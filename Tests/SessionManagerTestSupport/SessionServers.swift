@@ -3,7 +3,16 @@ import ServerTestSupport
 import SessionManager
 import Synchronization
 
-extension MemcachedTestCluster {
+extension StoreTestCluster {
+    /// The session store over every node, through a fresh client of the cluster's backend (tuned
+    /// for fault tests), as one app server process would hold it.
+    public func makeTopology() throws -> SessionStoreTopology {
+        switch backend {
+        case .memcached: return MemcachedSessionStore.topology(client: try makeMemcachedClient())
+        case .redis: return RedisSessionStore.topology(client: try makeRedisClient())
+        }
+    }
+
     /// One app server: a `SessionManager` with its own client (as a separate process would have),
     /// node availability re-probed quickly so fault tests stay short.
     public func makeServer(
@@ -17,10 +26,21 @@ extension MemcachedTestCluster {
         configuration.route = route
         configuration.nodeAvailabilityTTL = .milliseconds(200)
         configure(&configuration)
-        let topology = MemcachedSessionStore.topology(client: try makeClient())
         var onEvent: (@Sendable (SessionEvent) -> Void)?
         if let events { onEvent = { events.append($0) } }
-        return try SessionManager(configuration: configuration, store: topology, logger: Logger(label: "test-\(route ?? "-")"), onEvent: onEvent)
+        return try SessionManager(configuration: configuration, store: try makeTopology(), logger: Logger(label: "test-\(route ?? "-")"), onEvent: onEvent)
+    }
+}
+
+extension MemcachedTestCluster {
+    /// One app server over these memcached nodes (see ``StoreTestCluster/makeServer(route:sticky:events:configure:)``).
+    public func makeServer(
+        route: String? = "A",
+        sticky: Bool = true,
+        events: EventLog? = nil,
+        configure: (inout SessionManagerConfiguration) -> Void = { _ in }
+    ) throws -> SessionManager {
+        try store.makeServer(route: route, sticky: sticky, events: events, configure: configure)
     }
 }
 

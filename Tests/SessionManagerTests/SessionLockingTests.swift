@@ -4,8 +4,9 @@ import Testing
 
 @testable import SessionManager
 
-/// Non-sticky locking against real memcached: a lock that cannot be had is a typed outcome,
-/// locks expire when their owner dies, only the owner releases, and `auto` learns read-only requests.
+/// Non-sticky locking against real memcached and Redis nodes: a lock that cannot be had is a
+/// typed outcome, locks expire when their owner dies, only the owner releases, and `auto` learns
+/// read-only requests.
 @Suite(.serialized) struct SessionLockingTests {
     private func lockedServer(_ cluster: SessionTestCluster, route: String, policy: LockFailurePolicy = .fail, mode: LockingMode = .all, timeout: Duration = .milliseconds(300), expiration: Duration = .seconds(5)) throws -> SessionManager {
         try cluster.makeServer(route: route, sticky: false) {
@@ -16,8 +17,9 @@ import Testing
         }
     }
 
-    @Test func aLockThatCannotBeHadInTimeIsATypedErrorByDefault() async throws {
-        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+    @Test(arguments: StoreBackend.allCases)
+    func aLockThatCannotBeHadInTimeIsATypedErrorByDefault(backend: StoreBackend) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try lockedServer(cluster, route: "A")
             let b = try lockedServer(cluster, route: "B")
             var browser = Browser()
@@ -45,8 +47,9 @@ import Testing
         }
     }
 
-    @Test func proceedWithoutLockIsMsmsPolicyOnRequest() async throws {
-        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+    @Test(arguments: StoreBackend.allCases)
+    func proceedWithoutLockIsMsmsPolicyOnRequest(backend: StoreBackend) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try lockedServer(cluster, route: "A")
             let b = try lockedServer(cluster, route: "B", policy: .proceedWithoutLock)
             var browser = Browser()
@@ -61,9 +64,11 @@ import Testing
         }
     }
 
-    @Test func aDeadOwnersLockExpiresAndOnlyTheOwnerReleasesIt() async throws {
-        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
-            // A's lock expires quickly (memcached: within 0-2 s); B's must outlive the intruder check.
+    @Test(arguments: StoreBackend.allCases)
+    func aDeadOwnersLockExpiresAndOnlyTheOwnerReleasesIt(backend: StoreBackend) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
+            // A's lock expires quickly (Redis: after exactly 1 s; memcached: within 0-2 s, its clock
+            // ticks in whole seconds); B's must outlive the intruder check.
             let a = try lockedServer(cluster, route: "A", timeout: .seconds(5), expiration: .seconds(1))
             let b = try lockedServer(cluster, route: "B", timeout: .seconds(5), expiration: .seconds(30))
             let c = try lockedServer(cluster, route: "C", timeout: .milliseconds(300), expiration: .seconds(1))
@@ -85,8 +90,9 @@ import Testing
         }
     }
 
-    @Test func autoModeStopsLockingRequestsSeenToBeReadOnly() async throws {
-        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+    @Test(arguments: StoreBackend.allCases)
+    func autoModeStopsLockingRequestsSeenToBeReadOnly(backend: StoreBackend) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try lockedServer(cluster, route: "A", mode: .auto)
             let b = try lockedServer(cluster, route: "B", mode: .auto)
             var browser = Browser()
@@ -112,8 +118,9 @@ import Testing
         }
     }
 
-    @Test func uriPatternLocksOnlyMatchingRequests() async throws {
-        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+    @Test(arguments: StoreBackend.allCases)
+    func uriPatternLocksOnlyMatchingRequests(backend: StoreBackend) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try lockedServer(cluster, route: "A", mode: .uriPattern("POST /myapp/.*"))
             let b = try lockedServer(cluster, route: "B", mode: .uriPattern("POST /myapp/.*"))
             var browser = Browser()

@@ -4,14 +4,14 @@ import Testing
 
 @testable import SessionManager
 
-/// msm's failover semantics against real memcached nodes that the tests kill and restart.
+/// msm's failover semantics against real memcached and Redis nodes that the tests kill and restart.
 /// Serialized: they time node recoveries, and parallel clusters would blur that on 2 cores.
 @Suite(.serialized) struct SessionManagerFailoverTests {
     /// The seed's whole walkthrough at the core level: m2 active, m1 failover, app servers A and B
     /// behind a round-robin balancer.
-    @Test(arguments: [true, false])
-    func seedWalkthrough(sticky: Bool) async throws {
-        try await SessionTestCluster.with(nodes: ["m1", "m2"], failoverNodes: "m1") { cluster in
+    @Test(arguments: StoreBackend.allCases, [true, false])
+    func seedWalkthrough(backend: StoreBackend, sticky: Bool) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"], failoverNodes: "m1") { cluster in
             let a = try cluster.makeServer(route: "A", sticky: sticky)
             let b = try cluster.makeServer(route: "B", sticky: sticky)
             var browser = Browser()
@@ -76,9 +76,9 @@ import Testing
     }
 
     /// Three regular nodes: the primary, then the backup's node, fail in turn; no visit is lost.
-    @Test(arguments: [true, false])
-    func primaryAndBackupNodesFailInTurn(sticky: Bool) async throws {
-        try await SessionTestCluster.with(nodes: ["n1", "n2", "n3"]) { cluster in
+    @Test(arguments: StoreBackend.allCases, [true, false])
+    func primaryAndBackupNodesFailInTurn(backend: StoreBackend, sticky: Bool) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["n1", "n2", "n3"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: sticky)
             let b = try cluster.makeServer(route: "B", sticky: sticky)
             var browser = Browser()
@@ -101,9 +101,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [true, false])
-    func aNodeKilledBetweenRequestsLosesNothing(sticky: Bool) async throws {
-        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+    @Test(arguments: StoreBackend.allCases, [true, false])
+    func aNodeKilledBetweenRequestsLosesNothing(backend: StoreBackend, sticky: Bool) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: sticky)
             var browsers = [Browser](repeating: Browser(), count: 6)
             for index in browsers.indices { _ = try await browsers[index].visit(a) }
@@ -116,8 +116,9 @@ import Testing
         }
     }
 
-    @Test func allNodesDownStickyKeepsServingFromMemory() async throws {
-        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+    @Test(arguments: StoreBackend.allCases)
+    func allNodesDownStickyKeepsServingFromMemory(backend: StoreBackend) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: true)
             var browser = Browser()
             _ = try await browser.visit(a)
@@ -135,9 +136,9 @@ import Testing
     }
 
     /// A node that restarts empty must not lose the sessions its backup node still holds.
-    @Test(arguments: [true, false])
-    func aPrimaryThatRestartedEmptyIsRefilledFromTheBackup(sticky: Bool) async throws {
-        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+    @Test(arguments: StoreBackend.allCases, [true, false])
+    func aPrimaryThatRestartedEmptyIsRefilledFromTheBackup(backend: StoreBackend, sticky: Bool) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: sticky)
             let b = try cluster.makeServer(route: "B", sticky: sticky)
             var browser = Browser()
@@ -152,8 +153,9 @@ import Testing
         }
     }
 
-    @Test func allNodesDownStickyWithoutALocalCopyIsAnErrorNotANewSession() async throws {
-        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+    @Test(arguments: StoreBackend.allCases)
+    func allNodesDownStickyWithoutALocalCopyIsAnErrorNotANewSession(backend: StoreBackend) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: true)
             let b = try cluster.makeServer(route: "B", sticky: true)
             var browser = Browser()
@@ -166,8 +168,9 @@ import Testing
         }
     }
 
-    @Test func allNodesDownNonStickyIsAClearErrorNotAHang() async throws {
-        try await SessionTestCluster.with(nodes: ["m1", "m2"]) { cluster in
+    @Test(arguments: StoreBackend.allCases)
+    func allNodesDownNonStickyIsAClearErrorNotAHang(backend: StoreBackend) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: false)
             var browser = Browser()
             _ = try await browser.visit(a)
@@ -184,9 +187,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [true, false])
-    func aSingleNodeWithoutIDWorksWithoutBackup(sticky: Bool) async throws {
-        try await SessionTestCluster.with(nodes: [""]) { cluster in
+    @Test(arguments: StoreBackend.allCases, [true, false])
+    func aSingleNodeWithoutIDWorksWithoutBackup(backend: StoreBackend, sticky: Bool) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: [""]) { cluster in
             let a = try cluster.makeServer(route: nil, sticky: sticky)
             let b = try cluster.makeServer(route: nil, sticky: sticky)
             var browser = Browser()

@@ -8,8 +8,9 @@ import Testing
 
 @testable import SessionManager
 
-/// Real memcached nodes plus app servers (`makeServer`, in SessionManagerTestSupport).
-typealias SessionTestCluster = MemcachedTestCluster
+/// Real memcached or redis-server nodes plus app servers (`makeServer`, in
+/// SessionManagerTestSupport): session scenarios take the backend as a test argument.
+typealias SessionTestCluster = StoreTestCluster
 
 /// A browser: keeps the cookie the server last set.
 struct Browser {

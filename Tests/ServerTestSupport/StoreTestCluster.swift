@@ -1,0 +1,272 @@
+import MemcachedClient
+import NIOCore
+import RedisClient
+import Synchronization
+
+/// The store servers the session tests run against: every session scenario must hold on both,
+/// so suites take it as a test argument (`@Test(arguments: StoreBackend.allCases)`).
+public enum StoreBackend: String, CaseIterable, Sendable, CustomStringConvertible {
+    /// memcached, msm's original store.
+    case memcached
+    /// Redis.
+    case redis
+
+    /// The raw value, so test names read `memcached` / `redis`.
+    public var description: String { rawValue }
+}
+
+/// What a fault test does to a store node, whichever server runs it: the same scenario kills,
+/// restarts or freezes a memcached and a redis-server alike.
+public protocol StoreServerProcess: AnyObject, Sendable {
+    /// `"127.0.0.1:PORT"`; it stays the same across ``restart()``.
+    var endpoint: String { get }
+    /// Whether the process is alive (it may still be SIGSTOPped).
+    var isRunning: Bool { get }
+    /// SIGKILL, then wait until the process is reaped so the port is free. Idempotent.
+    func kill() async
+    /// SIGSTOP: the process keeps its sockets but stops answering.
+    func suspend()
+    /// SIGCONT after ``suspend()``.
+    func resume()
+    /// Kills the process if it runs and starts it again, empty, on the same port.
+    func restart() async throws
+    /// What the server logged since it was last launched, for failure messages.
+    func log() -> String
+}
+
+extension MemcachedServerProcess: StoreServerProcess {}
+extension RedisServerProcess: StoreServerProcess {}
+
+/// Real store nodes by id for one test, memcached or redis-server: every client made through it
+/// is shut down and every process killed when the test ends, also when it throws.
+///
+/// It speaks each store's own protocol (raw reads and writes, write counters), so a test can
+/// check what a session manager stored without trusting it; the session manager itself is built
+/// by `makeServer` in SessionManagerTestSupport.
+public final class StoreTestCluster: Sendable {
+    /// The kind of server every node runs.
+    public let backend: StoreBackend
+    /// Node ids in list order; `""` for a single node listed without id.
+    public let ids: [String]
+    /// msm's `failoverNodes` for ``nodeList``.
+    public let failoverNodes: String
+    private let servers: [String: Server]
+    private let memcachedClients = Mutex<[MemcachedClient]>([])
+    private let redisClients = Mutex<[RedisClient]>([])
+
+    /// One node's process, typed so each backend's own counters stay reachable.
+    private enum Server: Sendable {
+        case memcached(MemcachedServerProcess)
+        case redis(RedisServerProcess)
+
+        var process: any StoreServerProcess {
+            switch self {
+            case .memcached(let server): return server
+            case .redis(let server): return server
+            }
+        }
+    }
+
+    private init(backend: StoreBackend, ids: [String], servers: [String: Server], failoverNodes: String) {
+        self.backend = backend
+        self.ids = ids
+        self.servers = servers
+        self.failoverNodes = failoverNodes
+    }
+
+    /// Starts one `backend` server per id and runs `body` with them.
+    ///
+    /// - Parameter maxItemSize: memcached's `-I` (e.g. `"1m"`). Redis has no item size limit
+    ///   (values up to 512 MB); there it becomes `proto-max-bulk-len` (at least 1 MB), which makes
+    ///   Redis refuse a larger value and close the connection it came on.
+    public static func with<T>(
+        backend: StoreBackend,
+        nodes ids: [String] = ["m1", "m2"],
+        failoverNodes: String = "",
+        maxItemSize: String? = nil,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (StoreTestCluster) async throws -> T
+    ) async throws -> T {
+        var servers: [String: Server] = [:]
+        do {
+            for id in ids {
+                switch backend {
+                case .memcached:
+                    servers[id] = .memcached(try await MemcachedServerProcess.start(maxItemSize: maxItemSize))
+                case .redis:
+                    let limit = maxItemSize.map { ["--proto-max-bulk-len", redisMemorySize($0)] } ?? []
+                    servers[id] = .redis(try await RedisServerProcess.start(extraArguments: limit))
+                }
+            }
+        } catch {
+            for server in servers.values { await server.process.kill() }
+            throw error
+        }
+        let cluster = StoreTestCluster(backend: backend, ids: ids, servers: servers, failoverNodes: failoverNodes)
+        do {
+            let result = try await body(cluster)
+            await cluster.tearDown()
+            return result
+        } catch {
+            await cluster.tearDown()
+            throw error
+        }
+    }
+
+    /// memcached's `1m`/`512k` (binary units) as Redis spells them (`1mb`/`512kb`; Redis' `1m`
+    /// means 10^6 bytes).
+    private static func redisMemorySize(_ size: String) -> String {
+        guard let unit = size.last?.lowercased(), unit == "k" || unit == "m" || unit == "g" else { return size }
+        return size + "b"
+    }
+
+    private func tearDown() async {
+        for client in memcachedClients.withLock({ $0 }) { await client.shutdown() }
+        for client in redisClients.withLock({ $0 }) { await client.shutdown() }
+        await killAll()
+    }
+
+    // MARK: Nodes
+
+    /// The node list a client of ``backend`` parses: `m1:127.0.0.1:PORT,...` for memcached,
+    /// `m1:redis://127.0.0.1:PORT,...` for Redis; without `id:` for a single node without id.
+    public var nodeList: String {
+        ids.map { id in
+            let endpoint = servers[id]!.process.endpoint
+            let address = backend == .redis ? "redis://\(endpoint)" : endpoint
+            return id.isEmpty ? address : "\(id):\(address)"
+        }.joined(separator: ",")
+    }
+
+    /// The process of node `id`, to kill, restart, suspend or resume it.
+    public func node(_ id: String) -> any StoreServerProcess { servers[id]!.process }
+
+    /// The memcached process of node `id`; the cluster must run memcached.
+    public func memcachedNode(_ id: String) -> MemcachedServerProcess {
+        guard case .memcached(let server) = servers[id]! else { preconditionFailure("node \(id) runs \(backend), not memcached") }
+        return server
+    }
+
+    /// The redis-server process of node `id`; the cluster must run Redis.
+    public func redisNode(_ id: String) -> RedisServerProcess {
+        guard case .redis(let server) = servers[id]! else { preconditionFailure("node \(id) runs \(backend), not Redis") }
+        return server
+    }
+
+    /// Kills every node (a test of "all nodes down").
+    public func killAll() async {
+        for server in servers.values { await server.process.kill() }
+    }
+
+    // MARK: Clients
+
+    /// A memcached client over every node, tuned for fault tests: short timeouts, quick
+    /// reconnects, one connection per node. The cluster must run memcached.
+    public func makeMemcachedClient() throws -> MemcachedClient {
+        precondition(backend == .memcached, "a memcached client for a \(backend) cluster")
+        var configuration = MemcachedClientConfiguration()
+        configuration.operationTimeout = .milliseconds(500)
+        configuration.connectTimeout = .milliseconds(500)
+        configuration.maximumReconnectDelay = .milliseconds(100)
+        configuration.connectionsPerNode = 1
+        let client = try MemcachedClient(nodeList: try MemcachedNodeList(parsing: nodeList, failoverNodes: failoverNodes), configuration: configuration)
+        memcachedClients.withLock { $0.append(client) }
+        return client
+    }
+
+    /// A Redis client over every node, tuned like ``makeMemcachedClient()``. The cluster must run Redis.
+    public func makeRedisClient() throws -> RedisClient {
+        precondition(backend == .redis, "a Redis client for a \(backend) cluster")
+        var configuration = RedisClientConfiguration()
+        configuration.operationTimeout = .milliseconds(500)
+        configuration.connectTimeout = .milliseconds(500)
+        configuration.maximumReconnectDelay = .milliseconds(100)
+        configuration.connectionsPerNode = 1
+        let client = try RedisClient(nodeList: try RedisNodeList(parsing: nodeList, failoverNodes: failoverNodes), configuration: configuration)
+        redisClients.withLock { $0.append(client) }
+        return client
+    }
+
+    // MARK: Raw data
+
+    /// The bytes stored under `key` on node `id`, read with a fresh client, bypassing whatever is
+    /// under test; `nil` when absent.
+    public func rawGet(_ key: String, on id: String) async throws -> [UInt8]? {
+        let nodeID = id.isEmpty ? nil : id
+        switch backend {
+        case .memcached:
+            return try await makeMemcachedClient().node(id: nodeID).get(MemcachedKey(key)).map { Array($0.value.readableBytesView) }
+        case .redis:
+            return try await makeRedisClient().node(id: nodeID).get(key).map { Array($0.readableBytesView) }
+        }
+    }
+
+    /// The bytes stored under `key` on node `id` (the same as ``rawGet(_:on:)``).
+    public func rawBytes(_ key: String, on id: String) async throws -> [UInt8]? {
+        try await rawGet(key, on: id)
+    }
+
+    /// Writes `bytes` under `key` on node `id`, without expiry, bypassing whatever is under test.
+    public func rawSet(_ key: String, _ bytes: [UInt8], on id: String) async throws {
+        let nodeID = id.isEmpty ? nil : id
+        switch backend {
+        case .memcached:
+            try await makeMemcachedClient().node(id: nodeID).set(MemcachedKey(key), value: ByteBuffer(bytes: bytes))
+        case .redis:
+            try await makeRedisClient().node(id: nodeID).set(key, value: ByteBuffer(bytes: bytes))
+        }
+    }
+
+    // MARK: Counters
+
+    /// How many writes node `id` has executed, as the server counts them: memcached's `cmd_set`
+    /// (every storage command: `set`, and `add` for locks), Redis' `SET` calls (plain, and `NX`
+    /// for locks). Deletes and reads are not counted on either.
+    public func setCount(on id: String) async throws -> Int {
+        switch servers[id]! {
+        case .memcached(let server):
+            return Int(try await server.stats()["cmd_set"] ?? "") ?? -1
+        case .redis(let server):
+            return try await Self.redisCommandCalls(server)["set"] ?? 0
+        }
+    }
+
+    /// Redis commands that read or write data: any of them running shows session work.
+    private static let redisDataCommands: Set<String> = [
+        "get", "getex", "getdel", "mget", "set", "setnx", "setex", "psetex", "mset", "del", "unlink",
+        "expire", "pexpire", "persist", "exists", "ttl", "pttl", "eval", "evalsha", "eval_ro", "evalsha_ro",
+    ]
+
+    /// The counters of every command that reads or writes data, per node: a request that does no
+    /// session work must leave them all unchanged. memcached: `cmd_get`, `cmd_set`... from
+    /// `stats`; Redis: the `calls` of each data command in `INFO commandstats`, by command name.
+    public func dataCommandCounts() async throws -> [String: [String: String]] {
+        var counts: [String: [String: String]] = [:]
+        for id in ids {
+            switch servers[id]! {
+            case .memcached(let server):
+                let stats = try await server.stats()
+                counts[id] = stats.filter { ["cmd_get", "cmd_set", "cmd_touch", "delete_hits", "delete_misses", "incr_misses", "incr_hits"].contains($0.key) }
+            case .redis(let server):
+                counts[id] = try await Self.redisCommandCalls(server)
+                    .filter { Self.redisDataCommands.contains($0.key) }
+                    .mapValues(String.init)
+            }
+        }
+        return counts
+    }
+
+    /// `INFO commandstats` as calls per lower-case command name (`cmdstat_set:calls=3,...` →
+    /// `["set": 3]`); a command never run is absent.
+    private static func redisCommandCalls(_ server: RedisServerProcess) async throws -> [String: Int] {
+        var calls: [String: Int] = [:]
+        for (name, fields) in try await server.info("commandstats") where name.hasPrefix("cmdstat_") {
+            let callsField = fields.split(separator: ",").first { $0.hasPrefix("calls=") }
+            guard let value = callsField.flatMap({ Int($0.dropFirst("calls=".count)) }) else {
+                throw TestServerError("unreadable INFO commandstats line \(name):\(fields)")
+            }
+            calls[String(name.dropFirst("cmdstat_".count)).lowercased()] = value
+        }
+        return calls
+    }
+}
