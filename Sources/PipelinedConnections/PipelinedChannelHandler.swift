@@ -77,8 +77,8 @@ package final class PipelinedChannelHandler<Protocol: PipelineProtocol>: Channel
         case .rearm:
             if let context { armTimerIfNeeded(context) }
         case .close(let waiters, let error):
+            context?.close(promise: nil)  // before callers resume: none may send onto this connection
             fail(waiters, error)
-            context?.close(promise: nil)
         }
     }
 
