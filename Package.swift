@@ -181,6 +181,7 @@ let package = Package(
             name: "RedisClientTests",
             dependencies: [
                 "RedisClient",
+                "MemcachedClient",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 "PipelinedConnections",
                 .product(name: "NIOEmbedded", package: "swift-nio"),

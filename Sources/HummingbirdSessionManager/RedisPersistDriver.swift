@@ -88,7 +88,7 @@ public struct RedisPersistDriver: PersistDriver {
         case .some(let duration):
             try await node.set(keyPrefix + key, value: bytes, expiration: duration)
         case .none:
-            _ = try await node.send(RESPCommand.set(keyPrefix + key, bytes, expiration: .keepTTL))
+            try await node.setKeepingTimeToLive(keyPrefix + key, value: bytes)
         }
     }
 

@@ -48,6 +48,11 @@ public struct MemcachedNodeList: Sendable, Hashable {
     /// - Throws: ``MemcachedNodeListError`` naming the first offending token.
     public init(parsing nodeList: String, failoverNodes: String = "") throws(MemcachedNodeListError) {
         let tokens = Self.tokens(in: nodeList)
+        do throws(NodeListViolation) {
+            try NodeListRules.checkCredentialsWereNotSplit(tokens)
+        } catch {
+            throw MemcachedNodeListError(error)
+        }
         var entries: [Entry] = []
         for token in tokens {
             entries.append(Entry(node: try Self.parseNode(token), token: token))

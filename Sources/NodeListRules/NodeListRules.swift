@@ -78,6 +78,21 @@ package enum NodeListRules {
         list.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init)
     }
 
+    /// Refuses a list in which a URL's credentials were cut apart by an unencoded ',' or
+    /// whitespace (a piece with '@' but no scheme follows the URL's first half). It runs before any
+    /// token is parsed, because the first half, password prefix included, has no '@' left to
+    /// redact and would otherwise be quoted by whatever error it causes.
+    package static func checkCredentialsWereNotSplit(_ tokens: [String]) throws(NodeListViolation) {
+        guard tokens.contains(where: { $0.contains("://") }),
+            tokens.contains(where: { !$0.contains("://") && $0.contains("@") })
+        else { return }
+        throw NodeListViolation(
+            token: "",
+            reason: "a URL's user or password holds an unencoded ',' or whitespace, which separate list entries; "
+                + "write them as %2C and %20 (the entries are not quoted here, to keep the password out of logs)"
+        )
+    }
+
     /// Ids are msm's `\w+`; '-' and '.' would break the `<random>-<id>.<jvmRoute>` session id format.
     package static func checkID(_ id: String, token: String, style: NodeListStyle) throws(NodeListViolation) {
         guard !id.isEmpty else {

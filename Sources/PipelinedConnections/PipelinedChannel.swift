@@ -5,10 +5,12 @@ import NIOPosix
 package final class PipelinedChannel<Protocol: PipelineProtocol>: PipelinedConnection {
     package let channel: any Channel
     private let handler: NIOLoopBound<PipelinedChannelHandler<Protocol>>
+    private let usability: ConnectionUsability
 
-    private init(channel: any Channel, handler: NIOLoopBound<PipelinedChannelHandler<Protocol>>) {
+    private init(channel: any Channel, handler: NIOLoopBound<PipelinedChannelHandler<Protocol>>, usability: ConnectionUsability) {
         self.channel = channel
         self.handler = handler
+        self.usability = usability
     }
 
     /// Opens a connection with `decoder` in front of the handler, failing with the protocol's
@@ -29,23 +31,26 @@ package final class PipelinedChannel<Protocol: PipelineProtocol>: PipelinedConne
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_keepalive), value: 1)
         let operationTimeout = TimeAmount(operationTimeout)
+        let usability = ConnectionUsability()
         do {
             let (channel, handler) = try await bootstrap.connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try configureTransport?(channel)
-                    let handler = PipelinedChannelHandler<Protocol>(operationTimeout: operationTimeout, nodeDescription: nodeDescription)
+                    let handler = PipelinedChannelHandler<Protocol>(operationTimeout: operationTimeout, nodeDescription: nodeDescription, usability: usability)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
                     try channel.pipeline.syncOperations.addHandler(handler)
                     return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
                 }
             }
-            return PipelinedChannel(channel: channel, handler: handler)
+            return PipelinedChannel(channel: channel, handler: handler, usability: usability)
         } catch {
             throw Protocol.Failure.connectFailed(error, node: nodeDescription)
         }
     }
 
-    package var isActive: Bool { channel.isActive }
+    /// Open and not closing: a connection whose handler decided to close is never handed out again,
+    /// even while its channel is still shutting down.
+    package var isActive: Bool { usability.isUsable && channel.isActive }
 
     package var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
 

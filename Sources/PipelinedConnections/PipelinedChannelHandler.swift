@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// Carries requests onto one pipelined connection and replies back to their callers.
 ///
@@ -17,10 +18,12 @@ package final class PipelinedChannelHandler<Protocol: PipelineProtocol>: Channel
     private var timer: Scheduled<Void>?
     private let operationTimeout: TimeAmount
     private let nodeDescription: String
+    private let usability: ConnectionUsability
 
-    package init(operationTimeout: TimeAmount, nodeDescription: String) {
+    package init(operationTimeout: TimeAmount, nodeDescription: String, usability: ConnectionUsability) {
         self.operationTimeout = operationTimeout
         self.nodeDescription = nodeDescription
+        self.usability = usability
     }
 
     // MARK: Requests (called on the event loop by PipelinedChannel)
@@ -44,6 +47,7 @@ package final class PipelinedChannelHandler<Protocol: PipelineProtocol>: Channel
     /// Stops taking requests and closes once every pending reply has arrived.
     package func drain() {
         guard let context else { return }
+        usability.retire()
         if stateMachine.drain() { context.close(promise: nil) }
     }
 
@@ -77,7 +81,7 @@ package final class PipelinedChannelHandler<Protocol: PipelineProtocol>: Channel
         case .rearm:
             if let context { armTimerIfNeeded(context) }
         case .close(let waiters, let error):
-            context?.close(promise: nil)  // before callers resume: none may send onto this connection
+            retireAndClose(context)  // before callers resume: none may send onto this connection
             fail(waiters, error)
         }
     }
@@ -104,12 +108,12 @@ package final class PipelinedChannelHandler<Protocol: PipelineProtocol>: Channel
             waiter.resume(returning: .failure(tagged(error)))
         case .close(let waiters, let error, let head):
             // Closed before any caller resumes, so none sends its next request onto this connection.
-            context.close(promise: nil)
+            retireAndClose(context)
             if let (waiter, headError) = head { waiter.resume(returning: .failure(tagged(headError))) }
             fail(waiters, error)
         case .succeedAndClose(let waiter, let reply):
+            retireAndClose(context)
             waiter.resume(returning: .success(reply))
-            context.close(promise: nil)
         }
     }
 
@@ -119,14 +123,28 @@ package final class PipelinedChannelHandler<Protocol: PipelineProtocol>: Channel
     }
 
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        closeStateMachine(Protocol.channelFailure(error))
-        context.close(promise: nil)
+        let failure = Protocol.channelFailure(error)
+        let waiters = takeWaiters(failure)
+        retireAndClose(context)
+        fail(waiters, failure)
     }
 
     private func closeStateMachine(_ error: Protocol.Failure) {
+        usability.retire()
+        fail(takeWaiters(error), error)
+    }
+
+    private func takeWaiters(_ error: Protocol.Failure) -> [Waiter] {
         timer?.cancel()
         timer = nil
-        fail(stateMachine.close(error), error)
+        return stateMachine.close(error)
+    }
+
+    /// Marks the connection unusable at once (a TLS close may keep the channel active for seconds
+    /// while it waits for the peer), then closes the channel.
+    private func retireAndClose(_ context: ChannelHandlerContext?) {
+        usability.retire()
+        context?.close(promise: nil)
     }
 
     private func fail(_ waiters: [Waiter], _ error: Protocol.Failure) {
@@ -139,4 +157,16 @@ package final class PipelinedChannelHandler<Protocol: PipelineProtocol>: Channel
         error.node = nodeDescription
         return error
     }
+}
+
+/// Whether a connection may still take requests, readable from any thread: the slot asks before
+/// handing the connection out, and the handler clears it the moment it decides to close.
+package final class ConnectionUsability: Sendable {
+    private let usable = Atomic<Bool>(true)
+
+    package init() {}
+
+    package var isUsable: Bool { usable.load(ordering: .acquiring) }
+
+    package func retire() { usable.store(false, ordering: .releasing) }
 }

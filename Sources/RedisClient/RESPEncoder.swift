@@ -22,6 +22,15 @@ public struct RESPArgument: Sendable, Hashable {
     /// An integer, sent in decimal.
     public init(_ integer: Int) { storage = .integer(Int64(integer)) }
 
+    /// The argument as text when it is text or bytes (for checks on subcommand names).
+    var text: String? {
+        switch storage {
+        case .string(let string): return string
+        case .bytes(let bytes): return String(buffer: bytes)
+        case .integer: return nil
+        }
+    }
+
     /// How many bytes the argument occupies on the wire, not counting its framing.
     public var byteCount: Int {
         switch storage {
@@ -75,7 +84,7 @@ extension Int64: RESPArgumentConvertible {
 ///
 /// Its description shows only the name and the argument count, never the arguments, so logging
 /// a command cannot leak a password (`AUTH`, `HELLO`) or session data.
-public struct RESPCommand: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct RESPCommand: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The command name, such as `GET`.
     public var name: String
     /// The arguments after the name.
@@ -98,6 +107,9 @@ public struct RESPCommand: Sendable, Hashable, CustomStringConvertible, CustomDe
     }
 
     public var debugDescription: String { description }
+
+    /// No children: `dump` and debuggers show the name and count, never the arguments.
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }
 
 /// Why a command helper refused to build a command; nothing was sent.

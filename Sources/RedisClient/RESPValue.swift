@@ -45,7 +45,8 @@ public struct RESPError: Error, Sendable, Hashable, CustomStringConvertible {
 public enum RESPValue: Sendable, Equatable {
     /// `+OK`: a short, CRLF-free status text.
     case simpleString(String)
-    /// `-ERR ...` (or RESP3's blob error `!`): the command failed; the connection is still usable.
+    /// `-ERR ...` (or RESP3's blob error `!`): the command failed; the connection is still usable,
+    /// except after `ERR Protocol error`, when Redis closes it.
     case error(RESPError)
     /// `:42`: a signed 64-bit integer.
     case integer(Int64)

@@ -86,9 +86,8 @@ extension PipelinedChannel where Protocol == RedisPipeline {
         return connection
     }
 
-    /// `AUTH` and `SELECT` (a `PING` on a TLS connection that needs neither, so the TLS handshake
-    /// is proven before the connection is handed out); any refusal fails the connect with Redis'
-    /// reason, any other failure is a connect failure.
+    /// `AUTH` and `SELECT`, or a `PING` when neither is needed; any refusal fails the connect with
+    /// Redis' reason (the password scrubbed from it), any other failure is a connect failure.
     private func handshake(for node: RedisNode) async throws(RedisError) {
         var steps: [(command: RESPCommand, purpose: String)] = []
         if let password = node.password {
@@ -102,7 +101,10 @@ extension PipelinedChannel where Protocol == RedisPipeline {
                 throw RedisError(.invalidArgument, error.description, node: node.description)
             }
         }
-        if steps.isEmpty, node.usesTLS { steps.append((.ping(), "checking the TLS connection")) }
+        // Without AUTH or SELECT, a PING proves the server serves us (one that accepts and then
+        // drops us, at maxclients say, must count as a failed connect and back off) and, with TLS,
+        // that the handshake succeeded.
+        if steps.isEmpty { steps.append((.ping(), node.usesTLS ? "checking the TLS connection" : "checking the connection")) }
         // In order, one at a time: SELECT must not reach the server before AUTH. Connects are rare.
         for step in steps {
             let reply = await execute(step.command)
@@ -111,7 +113,9 @@ extension PipelinedChannel where Protocol == RedisPipeline {
                 continue
             case .success(.error(let refusal)):
                 var error = RedisError(reply: refusal, node: node.description)
-                error.message = "\(step.purpose) failed: \(error.message)"
+                // Redis may quote arguments back ("unknown command 'AUTH', with args beginning with: ...").
+                let message = node.password.map { error.message.replacingAll($0.reveal(), with: "***") } ?? error.message
+                error.message = "\(step.purpose) failed: \(message)"
                 throw error
             case .success(let other):
                 throw RedisError(.protocolError, "\(step.purpose): unexpected reply \(other)", node: node.description)
@@ -119,5 +123,13 @@ extension PipelinedChannel where Protocol == RedisPipeline {
                 throw RedisError(.connectFailed, "\(step.purpose) failed: \(error.message)", node: node.description)
             }
         }
+    }
+}
+
+extension String {
+    /// Every occurrence of `secret` replaced; unchanged when `secret` is empty.
+    fileprivate func replacingAll(_ secret: String, with replacement: String) -> String {
+        guard !secret.isEmpty else { return self }
+        return split(separator: secret, omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }

@@ -55,13 +55,30 @@ public final class RedisNodeClient: Sendable {
     }
 
     /// `SET` with an optional time to live (rounded up to whole milliseconds) and condition;
-    /// `true` when stored, `false` when the condition (`NX`/`XX`) was not met.
+    /// `true` when stored, `false` when the condition (`NX`/`XX`) was not met. Without an
+    /// expiration the key loses any time to live it had.
     @discardableResult
     public func set(
         _ key: String,
         value: ByteBuffer,
         expiration: Duration? = nil,
         condition: RESPCommand.SetCondition = .always
+    ) async throws(RedisError) -> Bool {
+        let timeToLive = try expiration.map { duration throws(RedisError) in try milliseconds(duration) }
+        return try await store(key, value: value, expiration: timeToLive.map { .milliseconds($0) }, condition: condition)
+    }
+
+    /// `SET ... KEEPTTL`: replaces the value and keeps the key's time to live, atomically (a new
+    /// key never expires).
+    public func setKeepingTimeToLive(_ key: String, value: ByteBuffer) async throws(RedisError) {
+        _ = try await store(key, value: value, expiration: .keepTTL, condition: .always)
+    }
+
+    private func store(
+        _ key: String,
+        value: ByteBuffer,
+        expiration: RESPCommand.SetExpiration?,
+        condition: RESPCommand.SetCondition
     ) async throws(RedisError) -> Bool {
         guard value.readableBytes <= maximumValueLength else {
             throw RedisError(
@@ -70,9 +87,8 @@ public final class RedisNodeClient: Sendable {
                 node: node.description
             )
         }
-        let timeToLive = try expiration.map { duration throws(RedisError) in try milliseconds(duration) }
         let reply = try await send(try command { () throws(RESPCommandError) in
-            try .set(key, value, expiration: timeToLive.map { .milliseconds($0) }, condition: condition)
+            try .set(key, value, expiration: expiration, condition: condition)
         })
         switch reply {
         case .simpleString("OK"): return true
@@ -151,9 +167,15 @@ public final class RedisNodeClient: Sendable {
     /// Sends any command and returns its reply; an error reply is thrown as ``RedisError`` with
     /// Redis' first word in ``RedisError/serverErrorCode``.
     ///
-    /// Commands that change the connection's state (`SELECT`, `AUTH`, `SUBSCRIBE`, `MULTI`...) must
-    /// not be sent here: the connection is shared by every caller.
+    /// The connection is shared by every caller and replies are paired with commands by position,
+    /// so commands that change the connection's state or its one-reply-per-command rhythm
+    /// (`SELECT`, `AUTH`, `HELLO`, `MULTI`, `WATCH`, `SUBSCRIBE`, `MONITOR`, `RESET`, `QUIT`,
+    /// `CLIENT REPLY`...) are refused with ``RedisError/Code/invalidArgument`` before anything is
+    /// sent. Blocking commands (`BLPOP`...) hold up every caller behind them: avoid them here.
     public func send(_ command: RESPCommand) async throws(RedisError) -> RESPValue {
+        if let reason = Self.refusal(of: command) {
+            throw RedisError(.invalidArgument, reason, node: node.description)
+        }
         metrics.requests.increment()
         do throws(RedisError) {
             let reply = try await connections.connection().execute(command).get()
@@ -166,6 +188,23 @@ public final class RedisNodeClient: Sendable {
     }
 
     // MARK: Plumbing
+
+    private static let connectionStateCommands: Set<String> = [
+        "SELECT", "AUTH", "HELLO", "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "SUBSCRIBE", "PSUBSCRIBE",
+        "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR", "RESET", "QUIT", "SYNC", "PSYNC",
+    ]
+
+    /// Why `command` may not travel on a shared connection, or `nil` when it may.
+    static func refusal(of command: RESPCommand) -> String? {
+        let name = command.name.uppercased()
+        if connectionStateCommands.contains(name) {
+            return "\(name) changes the state of a connection shared by every caller and is not sent; use a dedicated client for it"
+        }
+        if name == "CLIENT", let subcommand = command.arguments.first?.text, ["REPLY", "TRACKING"].contains(subcommand.uppercased()) {
+            return "CLIENT \(subcommand.uppercased()) would break the pairing of replies on a shared connection and is not sent"
+        }
+        return nil
+    }
 
     private func integer(_ command: RESPCommand, _ name: String) async throws(RedisError) -> Int64 {
         let reply = try await send(command)

@@ -125,6 +125,11 @@ public struct RedisNodeList: Sendable, Hashable {
     public init(parsing nodeList: String, failoverNodes: String = "") throws(RedisNodeListError) {
         let tokens = Self.tokens(in: nodeList)
         let listHasRedis = tokens.contains(where: Self.isRedisToken)
+        do throws(NodeListViolation) {
+            try NodeListRules.checkCredentialsWereNotSplit(tokens)
+        } catch {
+            throw RedisNodeListError(error)
+        }
         var entries: [Entry] = []
         for token in tokens {
             let shown = Self.redacted(token)

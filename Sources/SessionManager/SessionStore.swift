@@ -26,7 +26,7 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
 }
 
 /// One node of a session store: the few operations msm's semantics need, with whole-second
-/// expirations (0 = never). Implemented for memcached by ``MemcachedSessionStore`` and for Redis
+/// expirations: 0 means never, callers never pass a negative one. Implemented for memcached by ``MemcachedSessionStore`` and for Redis
 /// by ``RedisSessionStore``; each operation must be atomic on its node.
 ///
 /// Keys arrive already validated (hex session ids plus a checked prefix); values are opaque.

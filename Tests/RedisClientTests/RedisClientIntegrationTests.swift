@@ -273,6 +273,43 @@ import Testing
         }
     }
 
+    @Test func commandsThatWouldDesynchronizeASharedConnectionAreRefusedBeforeSending() async throws {
+        try await withRedisServer { server in
+            let client = try makeClient(server) { $0.connectionsPerNode = 1 }
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+            try await node.set("k", value: ByteBuffer(string: "v"))
+            let before = try await server.info("stats")["total_commands_processed"]
+            for command in [
+                RESPCommand("SELECT", 2), RESPCommand("multi"), RESPCommand("SUBSCRIBE", "news"),
+                RESPCommand("CLIENT", "REPLY", "SKIP"), RESPCommand("client", ByteBuffer(string: "reply"), "off"),
+                RESPCommand("MONITOR"), RESPCommand("RESET"), RESPCommand("QUIT"),
+            ] {
+                let error = await #expect(throws: RedisError.self) { try await node.send(command) }
+                #expect(error?.code == .invalidArgument, "\(command)")
+            }
+            // Nothing reached the server (the INFO of this check is the only command counted).
+            let after = try await server.info("stats")["total_commands_processed"]
+            #expect(after.flatMap { Int($0) } == before.flatMap { Int($0) }.map { $0 + 1 })
+            #expect(try await node.get("k") == ByteBuffer(string: "v"))
+            #expect(try await node.send(RESPCommand("CLIENT", "ID")) != .null)
+        }
+    }
+
+    @Test func aRefusedAuthNeverQuotesThePasswordBack() async throws {
+        // With AUTH renamed away, Redis answers "unknown command 'AUTH', with args beginning with: '<password>'".
+        try await withRedisServer(extraArguments: ["--rename-command", "AUTH", ""]) { server in
+            let client = try makeClient(server, credentials: ":scrub-me-42@") { $0.connectionsPerNode = 1 }
+            defer { Task { await client.shutdown() } }
+            let error = await #expect(throws: RedisError.self) { try await client.node(id: "r1").ping() }
+            #expect(error?.message.contains("authenticating") == true)
+            #expect(error.map { !"\($0)".contains("scrub-me-42") } == true, "\(String(describing: error))")
+            var dumped = ""
+            dump(RESPCommand.auth(password: "scrub-me-42"), to: &dumped)
+            #expect(!dumped.contains("scrub-me-42"))
+        }
+    }
+
     @Test func nothingListeningFailsFastAndBacksOff() async throws {
         let port = try FreeLoopbackPort.allocate()
         var configuration = RedisClientConfiguration()

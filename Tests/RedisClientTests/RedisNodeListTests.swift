@@ -1,4 +1,5 @@
 import RedisClient
+import MemcachedClient
 import Testing
 
 @Suite struct RedisNodeListTests {
@@ -355,6 +356,23 @@ import Testing
         #expect(error.map { !"\($0)".contains(Self.secret) } == true)
         #expect(error.map { !String(reflecting: $0).contains(Self.secret) } == true)
         #expect(error.map { !$0.token.contains(Self.secret) && !$0.reason.contains(Self.secret) } == true)
+    }
+
+    /// The first half of a password cut by ',' or a space has no '@' left to redact: the whole
+    /// list is refused before any entry is parsed or quoted.
+    @Test(arguments: [
+        ("r1:redis://:Sup3r,S3cr3t@h r2:redis://h:2", "Sup3r"),
+        ("redis://:Sup3r S3cr3t@h", "Sup3r"),
+        ("redis://:12345,678@h", "12345"),
+        ("redis://al1ce:pa ss@h", "al1ce:pa"),
+    ])
+    func aPasswordCutByACommaOrSpaceIsNeverQuoted(list: String, firstHalf: String) {
+        let error = #expect(throws: RedisNodeListError.self) { try RedisNodeList(parsing: list) }
+        #expect(error?.token == "")
+        #expect(error?.reason.contains("%2C") == true)
+        #expect(error.map { !"\($0)".contains(firstHalf) } == true)
+        let memcached = #expect(throws: MemcachedNodeListError.self) { try MemcachedNodeList(parsing: list) }
+        #expect(memcached.map { !"\($0)".contains(firstHalf) } == true)
     }
 
     @Test func failoverErrorsNeverShowThePassword() {
