@@ -6,6 +6,8 @@ import Logging
 import MemcachedClient
 import Metrics
 import Prometheus
+import RedisClient
+import ServiceLifecycle
 import SessionManager
 
 /// The demo application of DESIGN.md: what the seed's test page showed, plus attribute, login
@@ -19,14 +21,10 @@ struct DemoServer {
         var logger = Logger(label: "msm")
         logger.logLevel = settings.logLevel
 
-        var clientConfiguration = MemcachedClientConfiguration()
-        clientConfiguration.operationTimeout = settings.operationTimeout
-        clientConfiguration.connectTimeout = settings.operationTimeout
-        clientConfiguration.maximumReconnectDelay = .seconds(1)  // notice a returning node within a second
-        let client = try MemcachedClient(nodeList: settings.nodeList, configuration: clientConfiguration, logger: logger)
+        let (client, topology) = try makeStore(logger: logger)
         let manager: SessionManager
         do {
-            manager = try SessionManager(configuration: settings.session, store: MemcachedSessionStore.topology(client: client), logger: logger)
+            manager = try SessionManager(configuration: settings.session, store: topology, logger: logger)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -38,7 +36,7 @@ struct DemoServer {
             registry.emit(into: &buffer)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
-        let app = DemoRoutes(route: settings.session.route, nodeList: settings.nodeList)
+        let app = DemoRoutes(route: settings.session.route, nodes: settings.nodes)
         app.register(on: router.group("myapp").add(middleware: DistributedSessionMiddleware(manager: manager)))
 
         let application = Application(
@@ -49,18 +47,41 @@ struct DemoServer {
         )
         logger.notice("msm serve listening", metadata: [
             "address": "\(settings.host):\(settings.port)", "route": "\(settings.session.route ?? "-")",
-            "nodes": "\(settings.nodeList.nodes.map(\.description).joined(separator: ","))",
-            "failover": "\(settings.nodeList.failoverNodeIDs.joined(separator: ","))",
+            "store": "\(settings.nodes.backend)",
+            "nodes": "\(settings.nodes.descriptions.joined(separator: ","))",  // Redis passwords as ***
+            "failover": "\(settings.nodes.failoverNodeIDs.joined(separator: ","))",
             "mode": "\(settings.session.sticky ? "sticky" : "non-sticky, locking \(settings.session.lockingMode)")",
         ])
         try await application.runService()
+    }
+
+    /// The store client of the configured backend and its topology. Both clients get the same
+    /// timeouts and a 1 s reconnect cap, so the demo notices a returning node within a second
+    /// on either backend.
+    private func makeStore(logger: Logger) throws -> (any Service, SessionStoreTopology) {
+        switch settings.nodes {
+        case .memcached(let nodeList):
+            var configuration = MemcachedClientConfiguration()
+            configuration.operationTimeout = settings.operationTimeout
+            configuration.connectTimeout = settings.operationTimeout
+            configuration.maximumReconnectDelay = .seconds(1)
+            let client = try MemcachedClient(nodeList: nodeList, configuration: configuration, logger: logger)
+            return (client, MemcachedSessionStore.topology(client: client))
+        case .redis(let nodeList):
+            var configuration = RedisClientConfiguration()
+            configuration.operationTimeout = settings.operationTimeout
+            configuration.connectTimeout = settings.operationTimeout
+            configuration.maximumReconnectDelay = .seconds(1)
+            let client = try RedisClient(nodeList: nodeList, configuration: configuration, logger: logger)
+            return (client, RedisSessionStore.topology(client: client))
+        }
     }
 }
 
 /// The `/myapp` routes.
 struct DemoRoutes: Sendable {
     let route: String?
-    let nodeList: MemcachedNodeList
+    let nodes: StoreNodes
 
     /// What the seed's test page shows, as JSON.
     struct SessionInfo {
@@ -141,7 +162,7 @@ struct DemoRoutes: Sendable {
         if request.headers[.accept]?.contains("application/json") == true {
             return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: info.json)))
         }
-        let failover = id.nodeID.map { nodeList.isFailoverNode(id: $0) } ?? false
+        let failover = id.nodeID.map { nodes.isFailoverNode(id: $0) } ?? false
         let html = """
             <!doctype html>
             <html><head><meta charset="utf-8"><title>msm demo</title>

@@ -6,6 +6,7 @@ import Logging
 import MemcachedClient
 import Metrics
 import Prometheus
+import RedisClient
 import SessionManager
 
 /// `msm serve`: one app server of the seed's topology, running the demo app.
@@ -22,7 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
         static func help(for value: Mode) -> ArgumentHelp? {
             switch value {
             case .sticky: return "Sessions stay in this server's memory between requests (msm: sticky=\"true\", the default). Env: MSM_STICKY=true"
-            case .nonSticky: return "Load every session from memcached per request (msm: sticky=\"false\"). Env: MSM_STICKY=false"
+            case .nonSticky: return "Load every session from the store per request (msm: sticky=\"false\"). Env: MSM_STICKY=false"
             }
         }
     }
@@ -36,10 +37,20 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "This server's name in session ids, for sticky balancers (msm: jvmRoute). Env: MSM_ROUTE")
     var route: String?
 
-    @Option(help: "Session store nodes, e.g. m1:127.0.0.1:11211,m2:127.0.0.1:11212 (msm: memcachedNodes). Env: MSM_MEMCACHED_NODES (required)")
+    // The help shows syntax only, never a value: a Redis URL may carry a password.
+    @Option(help: ArgumentHelp(
+        "Session store nodes (msm: memcachedNodes). Env: MSM_MEMCACHED_NODES (required)",
+        discussion: """
+            memcached: m1:127.0.0.1:11211,m2:127.0.0.1:11212 (one node may omit its id). \
+            Redis: redis://[user:password@]host[:port][/db] for one node, \
+            r1:redis://...,r2:redis://... for several. redis:// entries select the Redis store; \
+            a list may not mix both. Passwords are never logged; pass them in MSM_MEMCACHED_NODES \
+            rather than on the command line, where `ps` shows them to other users.
+            """
+    ))
     var memcachedNodes: String?
 
-    @Option(help: "Nodes used only while every other node is down, e.g. m1 (msm: failoverNodes). Env: MSM_FAILOVER_NODES")
+    @Option(help: "Nodes used only while every other node is down, e.g. m1 or r1 (msm: failoverNodes). Env: MSM_FAILOVER_NODES")
     var failoverNodes: String?
 
     @Flag(help: nil)
@@ -57,7 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds of inactivity before a session expires, 0 = never (msm: maxInactiveInterval). Env: MSM_MAX_INACTIVE_INTERVAL (default 1800)")
     var maxInactiveInterval: Int?
 
-    @Option(help: "Milliseconds a memcached operation may take (msm: operationTimeout). Env: MSM_OPERATION_TIMEOUT (default 1000)")
+    @Option(help: "Milliseconds a store operation (memcached or Redis) may take (msm: operationTimeout). Env: MSM_OPERATION_TIMEOUT (default 1000)")
     var operationTimeout: Int?
 
     @Option(help: "Store sessions after the response instead of before (msm: sessionBackupAsync). Env: MSM_SESSION_BACKUP_ASYNC (default false)")
@@ -80,7 +91,7 @@ struct ServeSettings {
     var host: String
     var port: Int
     var logLevel: Logger.Level
-    var nodeList: MemcachedNodeList
+    var nodes: StoreNodes
     var operationTimeout: Duration
     var session: SessionManagerConfiguration
 
@@ -111,17 +122,13 @@ struct ServeSettings {
         guard let level = Logger.Level(rawValue: levelText) else { throw ValidationError("--log-level \(levelText) is not a log level") }
         logLevel = level
 
-        guard let nodes = value(command.memcachedNodes, "MSM_MEMCACHED_NODES") else {
-            throw ValidationError("--memcached-nodes (or MSM_MEMCACHED_NODES) is required, e.g. m1:127.0.0.1:11211,m2:127.0.0.1:11212")
+        guard let nodeList = value(command.memcachedNodes, "MSM_MEMCACHED_NODES") else {
+            throw ValidationError(
+                "--memcached-nodes (or MSM_MEMCACHED_NODES) is required, e.g. m1:127.0.0.1:11211,m2:127.0.0.1:11212 "
+                    + "or r1:redis://127.0.0.1:6379,r2:redis://127.0.0.1:6380"
+            )
         }
-        if nodes.contains("redis://") || nodes.contains("rediss://") {
-            throw ValidationError("Redis nodes are not supported yet (the Redis store is a later issue); use memcached nodes")
-        }
-        do {
-            nodeList = try MemcachedNodeList(parsing: nodes, failoverNodes: value(command.failoverNodes, "MSM_FAILOVER_NODES") ?? "")
-        } catch {
-            throw ValidationError("--memcached-nodes/--failover-nodes: \(error)")
-        }
+        nodes = try StoreNodes(parsing: nodeList, failoverNodes: value(command.failoverNodes, "MSM_FAILOVER_NODES") ?? "")
         let timeout = try number(command.operationTimeout, "MSM_OPERATION_TIMEOUT", default: 1000)
         guard timeout > 0 else { throw ValidationError("--operation-timeout must be positive (milliseconds)") }
         operationTimeout = .milliseconds(timeout)
@@ -146,5 +153,54 @@ struct ServeSettings {
         session.storageKeyPrefix = value(command.storageKeyPrefix, "MSM_STORAGE_KEY_PREFIX") ?? ""
         session.lockTimeout = operationTimeout
         self.session = session
+    }
+}
+
+/// The session store nodes of `--memcached-nodes`: one setting for both backends, as msm's
+/// `memcachedNodes` takes Redis URLs too.
+enum StoreNodes: Sendable {
+    case memcached(MemcachedNodeList)
+    case redis(RedisNodeList)
+
+    /// Picks the backend by scheme: any `redis://` entry means Redis, and the Redis parser then
+    /// rejects a memcached entry beside it as mixing. Errors name the flags and never a password
+    /// (both parsers redact credentials in what they quote).
+    init(parsing nodeList: String, failoverNodes: String) throws {
+        do {
+            if RedisNodeList.looksLikeRedis(nodeList) {
+                self = .redis(try RedisNodeList(parsing: nodeList, failoverNodes: failoverNodes))
+            } else {
+                self = .memcached(try MemcachedNodeList(parsing: nodeList, failoverNodes: failoverNodes))
+            }
+        } catch {
+            throw ValidationError("--memcached-nodes/--failover-nodes: \(error)")
+        }
+    }
+
+    /// `memcached` or `redis`, for the startup log and the demo page.
+    var backend: String {
+        switch self {
+        case .memcached: "memcached"
+        case .redis: "redis"
+        }
+    }
+
+    /// Every node in list syntax, Redis passwords shown as `***`: safe to log.
+    var descriptions: [String] {
+        switch self {
+        case .memcached(let list): list.nodes.map(\.description)
+        case .redis(let list): list.nodes.map(\.description)
+        }
+    }
+
+    var failoverNodeIDs: [String] {
+        switch self {
+        case .memcached(let list): list.failoverNodeIDs
+        case .redis(let list): list.failoverNodeIDs
+        }
+    }
+
+    func isFailoverNode(id: String) -> Bool {
+        failoverNodeIDs.contains(id)
     }
 }
