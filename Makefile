@@ -24,7 +24,8 @@ test:
 	$(SWIFT) test $(SWIFT_BUILD_FLAGS) $(SWIFT_TEST_FLAGS)
 
 # The seed's cluster on loopback: memcached m1/m2, app servers A/B, nginx on :8080.
-# DEMO_FLAGS passes options through, e.g. DEMO_FLAGS="--port 9090 --non-sticky".
+# DEMO_FLAGS passes options through, e.g. DEMO_FLAGS="--port 9090 --non-sticky", or
+# DEMO_FLAGS="--store redis" for Redis r1/r2 (ports 16379,16380) instead of memcached.
 demo:
 	bash scripts/install-deps.sh demo
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS) --product msm
@@ -37,7 +38,8 @@ bench-client:
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product MemcachedClientBenchmark
 	taskset -c 1 "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/MemcachedClientBenchmark" $(BENCH_FLAGS)
 
-# HTTP: wrk against `msm serve` (release build) in every session mode, and nginx in front of two.
+# HTTP: wrk against `msm serve` (release build) in every session mode, and nginx in front of two,
+# on memcached and on Redis nodes.
 bench-http:
 	bash scripts/install-deps.sh bench
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product msm

@@ -5,12 +5,13 @@
 #
 #   test  = memcached, redis-server, nginx, openssl   (integration tests start their own instances;
 #           openssl makes the certificates of the Redis TLS tests)
-#   demo  = memcached, nginx
-#   bench = memcached, memcaslap (libmemcached-tools), wrk, nginx
+#   demo  = memcached, redis-server, nginx   (`msm demo --store redis` runs Redis nodes)
+#   bench = memcached, redis-server, memcaslap (libmemcached-tools), wrk, nginx
 #
 # Idempotent: installs only what is missing, via apt-get (with sudo when not root).
 # Note: on Debian, installing nginx/redis-server also starts their system services (ports 80
-# and 6379); that is harmless - our tests and benchmarks only use ports they allocate themselves.
+# and 6379); that is harmless - our tests and benchmarks only use ports they allocate themselves,
+# and `msm demo --store redis` defaults to ports 16379 and 16380.
 set -euo pipefail
 
 groups=("$@")
@@ -32,8 +33,8 @@ commands=()
 for group in "${groups[@]}"; do
     case "$group" in
         test)  commands+=(memcached redis-server nginx openssl) ;;
-        demo)  commands+=(memcached nginx) ;;
-        bench) commands+=(memcached memcaslap wrk nginx) ;;
+        demo)  commands+=(memcached redis-server nginx) ;;
+        bench) commands+=(memcached redis-server memcaslap wrk nginx) ;;
         all)   commands+=(memcached redis-server nginx openssl memcaslap wrk) ;;
         -h|--help)
             awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"

@@ -11,13 +11,19 @@ import Glibc
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the seed's cluster on loopback: memcached m1 and m2, app servers A and B, nginx round robin.",
+        abstract: "Run the seed's cluster on loopback: memcached m1 and m2 (or Redis r1 and r2), app servers A and B, nginx round robin.",
         discussion: """
-            Sessions are written to m2 with m1 as their backup (m1 is the failover node). While it
-            runs, type `stop m2` / `start m2` (or m1, A, B, nginx) to fail and restore a process,
-            `status` to list them. Ctrl-C (or SIGTERM) stops everything it started.
+            Sessions are written to m2 with m1 as their backup (m1 is the failover node); with
+            `--store redis`, to r2 with r1 as backup. While it runs, type `stop m2` / `start m2`
+            (or m1, A, B, nginx; r1, r2 on Redis) to fail and restore a process, `status` to list
+            them. Ctrl-C (or SIGTERM) stops everything it started.
             """
     )
+
+    /// Which session store the demo's nodes run.
+    enum Store: String, ExpressibleByArgument, CaseIterable {
+        case memcached, redis
+    }
 
     @Option(help: "nginx port: the URL to open.")
     var port = 8080
@@ -25,8 +31,16 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Ports of app servers A and B.")
     var appPorts = "8081,8082"
 
+    @Option(help: "Session store: memcached (nodes m1, m2) or redis (nodes r1, r2).")
+    var store: Store = .memcached
+
     @Option(help: "Ports of memcached m1 and m2.")
     var memcachedPorts = "11211,11212"
+
+    // Not 6379: Debian's redis-server package starts a system Redis there, and a developer's
+    // own Redis must not receive the demo's sessions or be stopped by `stop r1`.
+    @Option(help: "Ports of Redis r1 and r2 (with --store redis); not 6379, so a Redis of your own keeps running undisturbed.")
+    var redisPorts = "16379,16380"
 
     @Flag(help: nil)
     var mode: ServeCommand.Mode?
@@ -36,9 +50,10 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let appPorts = try Self.ports(appPorts, "--app-ports")
-        let memcachedPorts = try Self.ports(memcachedPorts, "--memcached-ports")
+        let storePorts = store == .redis
+            ? try Self.ports(redisPorts, "--redis-ports") : try Self.ports(memcachedPorts, "--memcached-ports")
         let cluster = try DemoCluster(
-            nginxPort: port, appPorts: appPorts, memcachedPorts: memcachedPorts,
+            nginxPort: port, appPorts: appPorts, store: store, storePorts: storePorts,
             sticky: mode != .nonSticky, lockingMode: lockingMode
         )
         do {
@@ -66,43 +81,54 @@ struct DemoCommand: AsyncParsableCommand {
 final class DemoCluster: Sendable {
     private let nginxPort: Int
     private let appPorts: [Int]
-    private let memcachedPorts: [Int]
+    private let store: DemoCommand.Store
+    private let storePorts: [Int]
+    /// The store nodes' ids, failover node first: m1, m2 or r1, r2.
+    private let nodeIDs: [String]
     private let directory: URL
     private let processes: [String: ManagedProcess]
-    private let order = ["m1", "m2", "A", "B", "nginx"]
+    private let order: [String]
     /// Processes stopped on purpose, whose exit is no news.
     private let stopping = Mutex<Set<String>>([])
 
-    init(nginxPort: Int, appPorts: [Int], memcachedPorts: [Int], sticky: Bool, lockingMode: String?) throws {
+    init(nginxPort: Int, appPorts: [Int], store: DemoCommand.Store, storePorts: [Int], sticky: Bool, lockingMode: String?) throws {
         self.nginxPort = nginxPort
         self.appPorts = appPorts
-        self.memcachedPorts = memcachedPorts
-        let all = [(nginxPort, "nginx"), (appPorts[0], "app server A"), (appPorts[1], "app server B"), (memcachedPorts[0], "memcached m1"), (memcachedPorts[1], "memcached m2")]
+        self.store = store
+        self.storePorts = storePorts
+        nodeIDs = store == .redis ? ["r1", "r2"] : ["m1", "m2"]
+        order = nodeIDs + ["A", "B", "nginx"]
+        let storeName = store.rawValue
+        let all = [
+            (nginxPort, "nginx"), (appPorts[0], "app server A"), (appPorts[1], "app server B"),
+            (storePorts[0], "\(storeName) \(nodeIDs[0])"), (storePorts[1], "\(storeName) \(nodeIDs[1])"),
+        ]
         guard Set(all.map(\.0)).count == all.count else { throw ValidationError("the five ports must all differ") }
         for (port, role) in all where !LoopbackProbe.isFree(port: port) {
-            throw ValidationError("port \(port) (for \(role)) is already in use on 127.0.0.1; pick others with --port, --app-ports, --memcached-ports")
+            throw ValidationError("port \(port) (for \(role)) is already in use on 127.0.0.1; pick others with --port, --app-ports, --\(storeName)-ports")
         }
 
-        let memcached = try Self.find("memcached", package: "memcached")
+        let server = store == .redis ? try Self.find("redis-server", package: "redis-server") : try Self.find("memcached", package: "memcached")
         let nginx = try Self.find("nginx", package: "nginx")
         let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("msm-demo-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 
         var processes: [String: ManagedProcess] = [:]
-        let runAsRoot = geteuid() == 0 ? ["-u", "root"] : []
-        for (index, id) in ["m1", "m2"].enumerated() {
+        for (index, id) in nodeIDs.enumerated() {
             processes[id] = ManagedProcess(
-                name: id, executable: memcached,
-                arguments: ["-l", "127.0.0.1", "-p", "\(memcachedPorts[index])", "-U", "0", "-m", "64"] + runAsRoot,
+                name: id, executable: server,
+                arguments: Self.storeArguments(store, port: storePorts[index], directory: directory),
                 logFile: directory.appendingPathComponent("\(id).log")
             )
         }
-        let nodes = "m1:127.0.0.1:\(memcachedPorts[0]),m2:127.0.0.1:\(memcachedPorts[1])"
+        let nodes = store == .redis
+            ? "r1:redis://127.0.0.1:\(storePorts[0]),r2:redis://127.0.0.1:\(storePorts[1])"
+            : "m1:127.0.0.1:\(storePorts[0]),m2:127.0.0.1:\(storePorts[1])"
         for (index, route) in ["A", "B"].enumerated() {
             var arguments = [
                 "serve", "--host", "127.0.0.1", "--port", "\(appPorts[index])", "--route", route,
-                "--memcached-nodes", nodes, "--failover-nodes", "m1", sticky ? "--sticky" : "--non-sticky",
+                "--memcached-nodes", nodes, "--failover-nodes", nodeIDs[0], sticky ? "--sticky" : "--non-sticky",
             ]
             if let lockingMode { arguments += ["--locking-mode", lockingMode] }
             processes[route] = ManagedProcess(
@@ -120,6 +146,22 @@ final class DemoCluster: Sendable {
         self.processes = processes
     }
 
+    /// The store's command line: loopback only, nothing persisted (a restarted node comes back
+    /// empty, like a restarted memcached, which is what the walkthrough's step 8 shows).
+    private static func storeArguments(_ store: DemoCommand.Store, port: Int, directory: URL) -> [String] {
+        switch store {
+        case .memcached:
+            return ["-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-m", "64"] + (geteuid() == 0 ? ["-u", "root"] : [])
+        case .redis:
+            // 64 MB evicting least recently used keys: what memcached -m 64 does.
+            return [
+                "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--daemonize", "no", "--logfile", "", "--dir", directory.path,
+                "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru",
+            ]
+        }
+    }
+
     func start() async throws {
         for name in order { try await start(name) }
     }
@@ -129,9 +171,11 @@ final class DemoCluster: Sendable {
         try process.start()
         let ready: () -> Bool
         switch name {
-        case "m1", "m2":
-            let port = memcachedPorts[name == "m1" ? 0 : 1]
-            ready = { LoopbackProbe.ask(port: port, "version\r\n")?.hasPrefix("VERSION") == true }
+        case nodeIDs[0], nodeIDs[1]:
+            let port = storePorts[name == nodeIDs[0] ? 0 : 1]
+            ready = store == .redis
+                ? { LoopbackProbe.ask(port: port, "PING\r\n") == "+PONG" }
+                : { LoopbackProbe.ask(port: port, "version\r\n")?.hasPrefix("VERSION") == true }
         case "A", "B":
             let port = appPorts[name == "A" ? 0 : 1]
             ready = { LoopbackProbe.httpStatus(port: port, path: "/health") == 200 }
@@ -151,24 +195,26 @@ final class DemoCluster: Sendable {
 
     func printWalkthrough() {
         let pid = { (name: String) in self.processes[name]?.pid.map(String.init) ?? "-" }
+        let (failover, active) = (nodeIDs[0], nodeIDs[1])
+        let label = { (id: String) in "\(self.store.rawValue) \(id)".padding(toLength: 21, withPad: " ", startingAt: 0) }
         say("""
             msm demo: ready at http://127.0.0.1:\(nginxPort)/myapp/
 
               nginx (round robin)  http://127.0.0.1:\(nginxPort)/myapp/   pid \(pid("nginx"))
               app server A         http://127.0.0.1:\(appPorts[0])/myapp/   pid \(pid("A"))
               app server B         http://127.0.0.1:\(appPorts[1])/myapp/   pid \(pid("B"))
-              memcached m1         127.0.0.1:\(memcachedPorts[0])  failover node   pid \(pid("m1"))
-              memcached m2         127.0.0.1:\(memcachedPorts[1])  active node     pid \(pid("m2"))
+              \(label(failover))127.0.0.1:\(storePorts[0])  failover node   pid \(pid(failover))
+              \(label(active))127.0.0.1:\(storePorts[1])  active node     pid \(pid(active))
               logs                 \(directory.path)
 
             The seed's walkthrough (open the URL in a browser, or curl -c jar -b jar):
-              1. First visit: a new session id like 602F...E178-m2.A (node m2, served by A), Set-Cookie.
+              1. First visit: a new session id like 602F...E178-\(active).A (node \(active), served by A), Set-Cookie.
               2-4. Reload: nginx alternates A and B; the id stays, its route suffix follows the server
                  (Set-Cookie each switch), and the visit count never goes back.
-              5. Type `stop m2`: the page keeps working; the id's node part becomes m1.
-              6. A new browser (or private window) gets a session on m1.
-              7. The old session keeps its visits on m1.
-              8. Type `start m2`: sessions move back to m2 on their next request.
+              5. Type `stop \(active)`: the page keeps working; the id's node part becomes \(failover).
+              6. A new browser (or private window) gets a session on \(failover).
+              7. The old session keeps its visits on \(failover).
+              8. Type `start \(active)`: sessions move back to \(active) on their next request.
             Also: `stop A` (nginx sends everyone to B, sessions intact), `status`, `help`, Ctrl-C to quit.
             """)
             }
@@ -239,7 +285,7 @@ final class DemoCluster: Sendable {
                 say("msm demo: \(error)")
             }
         default:
-            say("commands: stop NAME, start NAME (NAME: m1, m2, A, B, nginx), status, quit")
+            say("commands: stop NAME, start NAME (NAME: \(order.joined(separator: ", "))), status, quit")
         }
                 return true
     }
