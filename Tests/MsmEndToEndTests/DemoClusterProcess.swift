@@ -1,17 +1,29 @@
 import Foundation
 import ServerTestSupport
 import Synchronization
+import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// `msm demo` run as a real process on free ports: nginx, two `msm serve`, two memcached.
-/// Commands (`stop m2`...) go to its standard input, as a person would type them.
+/// The session store `msm demo --store` runs, with what the tests need to know about it.
+enum DemoStore: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case memcached, redis
+
+    /// Node ids, failover node first, as they appear in session ids and demo commands.
+    var nodeIDs: [String] { self == .redis ? ["r1", "r2"] : ["m1", "m2"] }
+
+    var testDescription: String { rawValue }
+}
+
+/// `msm demo` run as a real process on free ports: nginx, two `msm serve`, two memcached or
+/// two redis-server. Commands (`stop m2`...) go to its standard input, as a person would type them.
 final class DemoClusterProcess: Sendable {
     let nginxPort: Int
     let appPorts: [Int]
-    let memcachedPorts: [Int]
+    let store: DemoStore
+    let storePorts: [Int]
     private let process: Process
     private let input: FileHandle
     private let output = OutputBuffer()
@@ -20,19 +32,20 @@ final class DemoClusterProcess: Sendable {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("msm").path
     }
 
-    init(arguments: [String] = []) throws {
+    init(store: DemoStore = .memcached, arguments: [String] = []) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.msmBinary) else {
             throw TestServerError("\(Self.msmBinary) is missing: build it first (`make test` does: swift build --build-tests builds every product)")
         }
         let ports = try (0..<5).map { _ in try FreeLoopbackPort.allocate() }
         nginxPort = ports[0]
         appPorts = [ports[1], ports[2]]
-        memcachedPorts = [ports[3], ports[4]]
+        self.store = store
+        storePorts = [ports[3], ports[4]]
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.msmBinary)
         process.arguments = [
             "demo", "--port", "\(nginxPort)", "--app-ports", "\(appPorts[0]),\(appPorts[1])",
-            "--memcached-ports", "\(memcachedPorts[0]),\(memcachedPorts[1])",
+            "--store", store.rawValue, "--\(store.rawValue)-ports", "\(storePorts[0]),\(storePorts[1])",
         ] + arguments
         let stdin = Pipe()
         let stdout = Pipe()
@@ -51,11 +64,11 @@ final class DemoClusterProcess: Sendable {
 
     /// Starts the demo and waits until it is ready; free ports are picked just before it binds
     /// them, so a port taken in between (parallel suites start servers too) means a new attempt.
-    static func startReady(arguments: [String] = []) async throws -> DemoClusterProcess {
+    static func startReady(store: DemoStore = .memcached, arguments: [String] = []) async throws -> DemoClusterProcess {
         var attempt = 0
         while true {
             attempt += 1
-            let demo = try DemoClusterProcess(arguments: arguments)
+            let demo = try DemoClusterProcess(store: store, arguments: arguments)
             do {
                 try await demo.waitFor("ready at")
                 return demo
@@ -67,6 +80,18 @@ final class DemoClusterProcess: Sendable {
     }
 
     var log: String { output.text }
+
+    /// Per node, the counters of the store commands the session manager sends: memcached's
+    /// `stats` (gets, sets, touches, deletes) or Redis's per-command call counts.
+    func storeCommandCounts() throws -> [[String: Int]] {
+        switch store {
+        case .memcached:
+            let counters = ["cmd_get", "cmd_set", "cmd_touch", "delete_hits", "delete_misses", "get_hits", "get_misses"]
+            return try storePorts.map { port in try HTTPTestClient.memcachedStats(port: port).filter { counters.contains($0.key) } }
+        case .redis:
+            return try storePorts.map { try HTTPTestClient.redisCommandCalls(port: $0) }
+        }
+    }
 
     /// Waits until the demo printed `text` (after `since` characters of output).
     func waitFor(_ text: String, since offset: Int = 0, timeout: Duration = .seconds(60)) async throws {

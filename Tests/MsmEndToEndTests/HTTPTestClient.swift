@@ -60,6 +60,24 @@ enum HTTPTestClient {
         return stats
     }
 
+    /// Redis's `INFO commandstats` as calls per command (`get`, `set`, `eval`...), without the
+    /// `info` and `quit` this very check sends.
+    static func redisCommandCalls(port: Int) throws -> [String: Int] {
+        // Inline commands: the reply is one bulk string, then +OK, then the server closes.
+        let raw = try exchange(port: port, Array("INFO commandstats\r\nQUIT\r\n".utf8))
+        var calls: [String: Int] = [:]
+        for line in raw.components(separatedBy: "\r\n") where line.hasPrefix("cmdstat_") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let command = String(line[line.index(line.startIndex, offsetBy: 8)..<colon])
+            guard command != "info", command != "quit" else { continue }
+            let fields = line[line.index(after: colon)...].split(separator: ",")
+            if let value = fields.first(where: { $0.hasPrefix("calls=") }).flatMap({ Int($0.dropFirst(6)) }) {
+                calls[command] = value
+            }
+        }
+        return calls
+    }
+
     private static func exchange(port: Int, _ bytes: [UInt8]) throws -> String {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw Failure(description: "socket failed") }

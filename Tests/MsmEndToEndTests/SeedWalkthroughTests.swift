@@ -2,8 +2,10 @@ import Foundation
 import Testing
 
 /// The seed's 8-step walkthrough through real nginx, two real `msm serve` and two real
-/// memcached, all started by `msm demo` on free loopback ports. Serialized: each run owns
-/// five processes, and the machine has two cores.
+/// memcached (or redis-server), all started by `msm demo` on free loopback ports; then a
+/// stopped app server, login's id rotation and logout. Nothing here depends on the store, so
+/// every step runs on both backends. Serialized: each run owns five processes, and the machine
+/// has two cores.
 @Suite(.serialized) struct SeedWalkthroughTests {
     /// A browser behind the demo's nginx: keeps the cookie, checks what every response says.
     struct Browser {
@@ -30,9 +32,9 @@ import Testing
         var route: String? { cookie.flatMap { $0.split(separator: ".", maxSplits: 1).dropFirst().first.map(String.init) } }
     }
 
-    @Test(arguments: ["--sticky", "--non-sticky"])
-    func theSeedsWalkthrough(mode: String) async throws {
-        let demo = try await DemoClusterProcess.startReady(arguments: [mode])
+    @Test(arguments: DemoStore.allCases, ["--sticky", "--non-sticky"])
+    func theSeedsWalkthrough(store: DemoStore, mode: String) async throws {
+        let demo = try await DemoClusterProcess.startReady(store: store, arguments: [mode])
         do {
             try await walkthrough(demo)
             await demo.stop()
@@ -45,11 +47,13 @@ import Testing
 
     private func walkthrough(_ demo: DemoClusterProcess) async throws {
         var browser = Browser(port: demo.nginxPort)
+        let (failover, active) = (demo.store.nodeIDs[0], demo.store.nodeIDs[1])  // m1, m2 or r1, r2
+        #expect(demo.log.contains("\(demo.store.rawValue) \(active)"), "the demo names the store: \(demo.log)")
 
-        // 1. First visit: Set-Cookie with a new id on m2.
+        // 1. First visit: Set-Cookie with a new id on m2 (r2).
         let first = try browser.visit()
         #expect(first.setCookie != nil)
-        #expect(browser.node == "m2")
+        #expect(browser.node == active)
         let random = try #require(browser.random)
         #expect(random.count == 32)
         let created = try #require(first.info["created"] as? String)
@@ -78,48 +82,45 @@ import Testing
         browser.cookie = pinned.cookie
         browser.lastVisits = pinned.lastVisits
 
-        // A static file does no session work: memcached's own counters do not move.
-        let countersBefore = try demo.memcachedPorts.map { try HTTPTestClient.memcachedStats(port: $0) }
+        // A static file does no session work: the store's own command counters do not move.
+        let countersBefore = try demo.storeCommandCounts()
         let asset = try HTTPTestClient.request(port: demo.nginxPort, path: "/myapp/static/logo.png", cookie: browser.cookie.map { "SESSIONID=\($0)" })
         #expect(asset.status == 200)
         #expect(asset.setCookie("SESSIONID") == nil)
-        let countersAfter = try demo.memcachedPorts.map { try HTTPTestClient.memcachedStats(port: $0) }
-        for (before, after) in zip(countersBefore, countersAfter) {
-            for counter in ["cmd_get", "cmd_set", "cmd_touch", "delete_hits", "delete_misses", "get_hits", "get_misses"] {
-                #expect(before[counter] == after[counter], "\(counter) moved on a static request")
-            }
-        }
+        let countersAfter = try demo.storeCommandCounts()
+        #expect(countersBefore.contains { !$0.isEmpty }, "no store counters read: \(countersBefore)")
+        #expect(countersBefore == countersAfter, "store commands on a static request")
 
-        // 5. Stop memcached m2: the browser keeps working; its id's node part becomes m1.
-        try await demo.command("stop m2", expect: "stopped m2")
+        // 5. Stop the active node: the browser keeps working; its id's node part becomes the failover node.
+        try await demo.command("stop \(active)", expect: "stopped \(active)")
         _ = try browser.visit()
         _ = try browser.visit()
         #expect(browser.random == random)
-        #expect(browser.node == "m1")
+        #expect(browser.node == failover)
 
-        // 6. A new browser gets a session on m1.
+        // 6. A new browser gets a session on the failover node.
         var newcomer = Browser(port: demo.nginxPort)
         _ = try newcomer.visit()
-        #expect(newcomer.node == "m1")
+        #expect(newcomer.node == failover)
 
-        // 7. The old browser: same session, on m1, on both servers.
+        // 7. The old browser: same session, on the failover node, on both servers.
         _ = try browser.visit()
         _ = try browser.visit()
         #expect(browser.random == random)
-        #expect(browser.node == "m1")
+        #expect(browser.node == failover)
 
-        // 8. Start m2 again: sessions move back to m2 on their next requests.
-        try await demo.command("start m2", expect: "started m2")
+        // 8. Start the active node again: sessions move back to it on their next requests.
+        try await demo.command("start \(active)", expect: "started \(active)")
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(15)
-        while browser.node != "m2" && clock.now < deadline {
+        while browser.node != active && clock.now < deadline {
             _ = try browser.visit()
             try await Task.sleep(for: .milliseconds(200))
         }
-        #expect(browser.node == "m2")
+        #expect(browser.node == active)
         #expect(browser.random == random)
         _ = try browser.visit()
-        #expect(browser.node == "m2")
+        #expect(browser.node == active)
 
         // A crashed app server loses no session: nginx sends everyone to the other one.
         try await demo.command("stop A", expect: "stopped A")
@@ -139,6 +140,7 @@ import Testing
         var attacker = Browser(port: demo.nginxPort, cookie: oldCookie)
         _ = try attacker.visit()
         #expect(attacker.random != random && attacker.lastVisits == 1, "the pre-login id must be dead")
+        #expect(rotated.contains("-\(active)."), "the new id names a node of this store: \(rotated)")
 
         let logout = try HTTPTestClient.request("POST", port: demo.nginxPort, path: "/myapp/logout", cookie: "SESSIONID=\(rotated)")
         #expect(logout.status == 200)

@@ -6,7 +6,8 @@ import Testing
 import Glibc
 #endif
 
-/// `msm serve` takes every flag from the environment too, and says clearly what is missing.
+/// `msm serve` takes every flag from the environment too, says clearly what is missing, picks
+/// the Redis store for `redis://` nodes, and never shows a Redis password.
 @Suite(.serialized) struct ServeConfigurationTests {
     private func run(_ arguments: [String], environment: [String: String]) throws -> Process {
         let process = Process()
@@ -48,6 +49,102 @@ import Glibc
         #expect(serve.terminationStatus != 0)
         let stderr = (serve.standardError as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
         #expect(String(decoding: stderr, as: UTF8.self).contains("--memcached-nodes"))
+    }
+
+    /// Runs `msm serve` to its end, or while `body` runs and then SIGTERM, with stdout and
+    /// stderr in one file, so a chatty debug log can never fill a pipe and block it.
+    private func runToEnd(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        while body: (() async throws -> Void)? = nil
+    ) async throws -> (status: Int32, output: String) {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("msm-serve-\(UUID().uuidString).log")
+        guard FileManager.default.createFile(atPath: file.path, contents: nil) else {
+            throw TestServerError("cannot create \(file.path)")
+        }
+        defer { try? FileManager.default.removeItem(at: file) }
+        let handle = try FileHandle(forWritingTo: file)
+        defer { try? handle.close() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: DemoClusterProcess.msmBinary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("MSM_") }.merging(environment) { $1 }
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        if let body {
+            do {
+                try await body()
+            } catch {
+                process.terminate()
+                process.waitUntilExit()
+                throw error
+            }
+            process.terminate()
+        }
+        process.waitUntilExit()
+        return (process.terminationStatus, try String(contentsOf: file, encoding: .utf8))
+    }
+
+    @Test(arguments: [
+        "m1:127.0.0.1:11211,r1:redis://127.0.0.1:6379",
+        "r1:redis://127.0.0.1:6379 m1:127.0.0.1:11211",
+    ])
+    func aMixedNodeListIsAClearError(nodes: String) async throws {
+        for (arguments, environment) in [(["serve", "--memcached-nodes", nodes], [:]), (["serve"], ["MSM_MEMCACHED_NODES": nodes])] {
+            let (status, output) = try await runToEnd(arguments, environment: environment)
+            #expect(status != 0)
+            #expect(output.contains("--memcached-nodes"), "\(output)")
+            #expect(output.contains("mixed memcached and Redis nodes"), "\(output)")
+        }
+    }
+
+    /// On the command line (the worst place: `ps` shows it), at debug level, with one node's
+    /// password wrong so connect failures are logged: the passwords never appear, percent-encoded
+    /// or decoded, neither in the startup line nor in any error.
+    @Test func aRedisPasswordIsNeverShown() async throws {
+        let secret = "p@ss,word"  // written p%40ss%2Cword in the URL
+        let wrong = "Wr0ngPassw0rd-9f1"
+        try await withRedisServer(password: secret) { redis in
+            let port = try FreeLoopbackPort.allocate()
+            let nodes = "r1:redis://:p%40ss%2Cword@\(redis.endpoint)/1,r2:redis://default:\(wrong)@\(redis.endpoint)/2"
+            var page: HTTPReply?
+            let (_, output) = try await runToEnd([
+                "serve", "--port", "\(port)", "--route", "A", "--memcached-nodes", nodes, "--failover-nodes", "r1",
+                "--log-level", "debug",
+            ]) {
+                let clock = ContinuousClock()
+                let deadline = clock.now + .seconds(15)
+                while page == nil, clock.now < deadline {
+                    page = try? HTTPTestClient.request(port: port, path: "/myapp/")
+                    if page == nil { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                _ = try? HTTPTestClient.request(port: port, path: "/myapp/")
+            }
+            let reply = try #require(page, "msm serve did not answer:\n\(output)")
+            #expect(reply.status == 200, "\(reply)")
+            #expect(reply.json["node"] as? String == "r1", "r2 refuses the wrong password, so sessions live on r1")
+            #expect(output.contains("store=redis"), "\(output)")
+            #expect(output.contains("r1:redis://:***@127.0.0.1"), "\(output)")
+            #expect(output.contains("WRONGPASS") || output.contains("authenticat"), "the refused AUTH is logged: \(output)")
+            for shown in [secret, "p%40ss%2Cword", "p%40ss", wrong] {
+                #expect(!output.contains(shown), "\(shown) leaked:\n\(output)")
+            }
+        }
+
+        // Error paths quote the offending entry: with the password redacted.
+        for nodes in [
+            "r1:redis://:\(wrong)@127.0.0.1:99999,r2:redis://127.0.0.1:1",
+            "r1:redis://:\(wrong)@127.0.0.1:1/notadb",
+            "m1:127.0.0.1:11211,r1:redis://:\(wrong)@127.0.0.1:1",
+            "rediss://:\(wrong)@127.0.0.1:1",
+            "r1:redis://:\(wrong)@127.0.0.1:1,r1:redis://:\(wrong)@127.0.0.1:2",
+        ] {
+            let (status, output) = try await runToEnd(["serve", "--memcached-nodes", nodes])
+            #expect(status != 0)
+            #expect(output.contains("--memcached-nodes"), "\(output)")
+            #expect(!output.contains(wrong), "the password leaked:\n\(output)")
+        }
     }
 
     @Test func aBadLockingModeNamesTheFlag() async throws {
