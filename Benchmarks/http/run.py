@@ -6,26 +6,33 @@ Usage
     swift build -c release --product msm          # once; the benchmark never builds
     Benchmarks/http/run.py                         # all scenarios, 64 connections, 5 s each
     Benchmarks/http/run.py --duration 2 --sessions 100 --scenarios baseline,sticky-read
+    Benchmarks/http/run.py --stores redis          # only the Redis rows (default: memcached,redis)
     Benchmarks/http/run.py --json /tmp/bench.json  # also write the results as JSON
     Benchmarks/http/run.py --help                  # every option
 
-Needs (Debian packages): memcached, nginx, wrk; python3 >= 3.11 (standard library only).
+Needs (Debian packages): memcached, redis-server, nginx, wrk; python3 >= 3.11 (standard library
+only).
 `scripts/install-deps.sh bench` installs them. Only loopback ports are used, every port is
 picked free by the script, every process it starts is stopped again (also on Ctrl-C).
 
 What one run does
 -----------------
-1. Starts two memcached (m1, m2) on free loopback ports.
+1. Per store (--stores, memcached then redis): starts two memcached (m1, m2) or two
+   redis-server (r1, r2, no persistence) on free loopback ports, runs every scenario against
+   them (2.-4.), then stops them. The baseline does no session work, so it runs once, with the
+   first store.
 2. Per scenario: starts `msm serve` (routes A, and B behind nginx for `nginx-2-servers`)
-   against them with `--failover-nodes m1`, waits for `GET /health`, creates --sessions
+   against them with `--failover-nodes m1` (r1), waits for `GET /health`, creates --sessions
    distinct sessions with `GET /myapp/` (Accept: application/json) and collects their cookies.
 3. Runs `wrk -t 1 -c C -d D --latency` with a generated Lua script: every request carries the
    next cookie of the (once shuffled) list, round robin over all sessions, and
    `Accept: application/json`.
    The baseline sends a dummy header of the same size instead, so wrk does the same work
    per request in every scenario. A 1 s warm-up run (--warmup) precedes each measurement.
-4. Stops the servers and flushes memcached before the next scenario.
-5. Prints a header line and a Markdown table (stdout); progress goes to stderr.
+4. Stops the servers and flushes the store (memcached flush_all, Redis FLUSHALL) before the
+   next scenario.
+5. Prints a header line and a Markdown table with a store column (stdout); progress goes to
+   stderr.
 
 Scenarios
 ---------
@@ -40,19 +47,22 @@ Scenarios
                            (so alternately on A and B). wrk never updates its cookies; the
                            shuffled cookie order makes about half of the requests land on
                            the server whose route is not in the cookie, which then loads the
-                           session from memcached (the takeover of the seed's topology).
+                           session from the store (the takeover of the seed's topology).
 
-Pinning (--pin, default when `taskset` exists and nproc >= 2): memcached, msm and nginx run
-on CPU 0, wrk on CPU 1, so the load generator does not steal the servers' CPU.
+Pinning (--pin, default when `taskset` exists and nproc >= 2): memcached or redis-server, msm
+and nginx run on CPU 0, wrk on CPU 1, so the load generator does not steal the servers' CPU.
 
 Output columns: req/s (wrk's Requests/sec), p50/p99 latency in ms (wrk --latency), the ratio
 of req/s to the baseline's, and errors (wrk's non-2xx/3xx responses and socket errors). The
-JSON file (--json) also holds memcached commands per request (get+set+touch+delete, both
-nodes, from memcached's `stats`) and the exact commands run.
+JSON file (--json) also holds store commands per request, both nodes (memcached: get+set+
+touch+delete from `stats`; Redis: every command's calls from `INFO commandstats` except the
+benchmark's own INFO/FLUSHALL/PING, where the DEL inside a lock release's EVALSHA counts too)
+and the exact commands run.
 
 Exit status: 0 when every scenario ran; 1 when one failed (its reason is printed; a scenario
-also fails when more than --max-error-rate of its requests were errors); 2 for a usage or
-setup error (missing binary); 130 when interrupted.
+also fails when more than --max-error-rate of its requests were errors, and a store whose
+nodes do not start fails its scenarios); 2 for a usage or setup error (missing binary); 130
+when interrupted.
 
 Tests of the parts that need no msm: `python3 Benchmarks/http/test_run.py`.
 """
@@ -95,6 +105,13 @@ GOALS: dict[str, float] = {
 }
 # memcached `stats` counters that count the store commands msm sends (meta commands included).
 STORE_COUNTERS = ("cmd_get", "cmd_set", "cmd_touch", "delete_hits", "delete_misses")
+# The session stores `msm serve` runs on, in the order they are benchmarked.
+STORES = ("memcached", "redis")
+# Node ids per store, failover node first (as `msm demo` names them).
+NODE_IDS = {"memcached": ("m1", "m2"), "redis": ("r1", "r2")}
+# Redis commands the benchmark itself (or a connection handshake) sends: not session traffic.
+REDIS_OWN_COMMANDS = frozenset({"info", "flushall", "flushdb", "ping", "quit", "hello", "auth", "select",
+                                "client", "command", "config"})
 
 
 class SetupError(Exception):
@@ -165,6 +182,7 @@ class ScenarioResult:
     scenario: str
     ok: bool
     reason: str | None = None
+    store: str = "memcached"
     path: str | None = None
     wrk: WrkResult | None = None
     ratio_to_baseline: float | None = None
@@ -177,7 +195,9 @@ class ScenarioResult:
 @dataclass
 class Config:
     msm: Path
-    memcached: str
+    memcached: str | None
+    redis_server: str | None
+    stores: tuple[str, ...]
     wrk: str
     nginx: str | None
     connections: int
@@ -209,6 +229,17 @@ def scenario_list(text: str) -> tuple[Scenario, ...]:
     return tuple(s for s in SCENARIOS if s.name in wanted)
 
 
+def store_list(text: str) -> tuple[str, ...]:
+    """Parses `--stores a,b`: known stores only, in the canonical order, no duplicates."""
+    wanted = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in STORES]
+    if unknown or not wanted:
+        raise argparse.ArgumentTypeError(
+            f"unknown store {', '.join(unknown) or '(none given)'}; choose from {', '.join(STORES)}"
+        )
+    return tuple(store for store in STORES if store in wanted)
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -230,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="HTTP benchmark of `msm serve`: wrk against the demo app on loopback with many "
         "distinct sessions, one scenario after the other, printed as a Markdown table.",
         epilog=f"scenarios (in this order):\n{scenario_help}\n\n"
-        "Needs memcached, nginx and wrk (Debian packages of the same names) and a release build: "
+        "Needs memcached, redis-server, nginx and wrk (Debian packages of the same names) and a release build: "
         "swift build -c release --product msm",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -246,8 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="distinct sessions per scenario, wrk rotates through them (default 1000)")
     parser.add_argument("--scenarios", type=scenario_list, default=SCENARIOS, metavar="A,B,...",
                         help="comma-separated subset of the scenarios below (default: all)")
+    parser.add_argument("--stores", type=store_list, default=STORES, metavar="S,...",
+                        help="session stores to run every scenario on: memcached, redis or both (default "
+                        "memcached,redis; the baseline runs once)")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=None,
-                        help=f"pin memcached, msm and nginx to CPU {SERVER_CPU} and wrk to CPU {WRK_CPU} with "
+                        help=f"pin the store, msm and nginx to CPU {SERVER_CPU} and wrk to CPU {WRK_CPU} with "
                         "taskset (default: on when taskset exists and nproc >= 2)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", dest="json_path",
                         help="also write the results (and the commands run) to FILE as JSON")
@@ -304,10 +338,13 @@ def make_config(argv: Sequence[str] | None = None) -> Config:
     if not 0 <= args.max_error_rate <= 1:
         raise SetupError("--max-error-rate must be between 0 and 1")
     scenarios: tuple[Scenario, ...] = args.scenarios
+    stores: tuple[str, ...] = args.stores
     needs_nginx = any(s.behind_nginx for s in scenarios)
     return Config(
         msm=find_msm(args.msm),
-        memcached=find_tool("memcached", "memcached"),
+        memcached=find_tool("memcached", "memcached") if "memcached" in stores else None,
+        redis_server=find_tool("redis-server", "redis-server") if "redis" in stores else None,
+        stores=stores,
         wrk=find_tool("wrk", "wrk"),
         nginx=find_tool("nginx", "nginx") if needs_nginx else None,
         connections=args.connections,
@@ -424,15 +461,23 @@ class Processes:
 
 
 # --------------------------------------------------------------------------------------------
-# memcached
+# Store nodes: memcached and Redis
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass
-class Memcached:
+class StoreNode:
     node_id: str
     port: int
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
+    store: str = "memcached"
+
+    @property
+    def list_entry(self) -> str:
+        """This node in `--memcached-nodes` syntax: `m1:127.0.0.1:P` or `r1:redis://127.0.0.1:P`."""
+        if self.store == "redis":
+            return f"{self.node_id}:redis://{LOOPBACK}:{self.port}"
+        return f"{self.node_id}:{LOOPBACK}:{self.port}"
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, what: str) -> None:
@@ -477,13 +522,31 @@ def memcached_stats(port: int) -> dict[str, int]:
     return stats
 
 
-def store_counters(nodes: Sequence[Memcached]) -> dict[str, int]:
-    totals = dict.fromkeys(STORE_COUNTERS, 0)
+def store_counters(nodes: Sequence[StoreNode]) -> dict[str, int]:
+    """Session commands so far, summed over `nodes`: memcached's STORE_COUNTERS, or Redis's
+    calls per command (without REDIS_OWN_COMMANDS)."""
+    totals: dict[str, int] = {}
     for node in nodes:
-        stats = memcached_stats(node.port)
-        for name in STORE_COUNTERS:
-            totals[name] += stats.get(name, 0)
+        if node.store == "redis":
+            counts = {name: calls for name, calls in redis_command_calls(node.port).items() if name not in REDIS_OWN_COMMANDS}
+        else:
+            stats = memcached_stats(node.port)
+            counts = {name: stats.get(name, 0) for name in STORE_COUNTERS}
+        for name, value in counts.items():
+            totals[name] = totals.get(name, 0) + value
     return totals
+
+
+def counter_deltas(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """`after - before` per counter; a Redis command first used in between counts from 0."""
+    return {name: after.get(name, 0) - before.get(name, 0) for name in sorted(set(before) | set(after))}
+
+
+def flush_store(node: StoreNode) -> None:
+    if node.store == "redis":
+        flush_redis(node.port)
+    else:
+        flush_memcached(node.port)
 
 
 def memcached_argv(binary: str, port: int) -> list[str]:
@@ -493,14 +556,132 @@ def memcached_argv(binary: str, port: int) -> list[str]:
     return argv
 
 
-def start_memcached(processes: Processes, binary: str, cpu: int | None, timeout: float) -> list[Memcached]:
+def start_memcached(processes: Processes, binary: str, cpu: int | None, timeout: float) -> list[StoreNode]:
     nodes = []
-    for node_id, port in zip(("m1", "m2"), free_ports(2)):
+    for node_id, port in zip(NODE_IDS["memcached"], free_ports(2)):
         process = processes.start(f"memcached-{node_id}", pinned(memcached_argv(binary, port), cpu))
         wait_for_port(port, process, timeout, f"memcached {node_id}")
-        nodes.append(Memcached(node_id, port, process))
+        nodes.append(StoreNode(node_id, port, process))
         progress(f"memcached {node_id} on {LOOPBACK}:{port} (pid {process.pid})")
     return nodes
+
+
+# Redis: RESP2 spoken directly (standard library only), just enough for PING, FLUSHALL and INFO.
+
+
+class RespError(Exception):
+    """A Redis error reply (`-ERR ...`)."""
+
+
+def resp_encode(*arguments: str) -> bytes:
+    """One command as a RESP array of bulk strings."""
+    parts = [f"*{len(arguments)}\r\n".encode()]
+    for argument in arguments:
+        data = argument.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def resp_read(stream: Any) -> Any:
+    """Reads one reply from a binary file-like `stream`: str for simple strings, int, bytes or
+    None for bulk strings, list for arrays; an error reply raises RespError."""
+    line = stream.readline()
+    if not line.endswith(b"\r\n"):
+        raise ConnectionError(f"Redis closed the connection mid-reply ({line!r})")
+    kind, payload = line[:1], line[1:-2]
+    if kind == b"+":
+        return payload.decode()
+    if kind == b"-":
+        raise RespError(payload.decode(errors="replace"))
+    if kind == b":":
+        return int(payload)
+    if kind == b"$":
+        length = int(payload)
+        if length < 0:
+            return None
+        data = stream.read(length + 2)
+        if len(data) != length + 2:
+            raise ConnectionError("Redis closed the connection mid-reply")
+        return data[:-2]
+    if kind == b"*":
+        count = int(payload)
+        return None if count < 0 else [resp_read(stream) for _ in range(count)]
+    raise ConnectionError(f"not a RESP reply: {line[:80]!r}")
+
+
+def redis_command(port: int, *arguments: str, timeout: float = 5.0) -> Any:
+    """Sends one command to the Redis on `port` and returns its reply (see resp_read)."""
+    with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
+        s.sendall(resp_encode(*arguments))
+        with s.makefile("rb") as stream:
+            return resp_read(stream)
+
+
+def flush_redis(port: int) -> None:
+    reply = redis_command(port, "FLUSHALL")
+    if reply != "OK":
+        raise ScenarioError(f"redis-server on port {port} answered {reply!r} to FLUSHALL")
+
+
+def parse_commandstats(text: str) -> dict[str, int]:
+    """`INFO commandstats` as calls per command: `cmdstat_get:calls=3,usec=...` -> {"get": 3}."""
+    calls: dict[str, int] = {}
+    for line in text.splitlines():
+        match = re.match(r"^cmdstat_([^:]+):(?:.*,)?calls=(\d+)", line)
+        if match:
+            calls[match.group(1)] = int(match.group(2))
+    return calls
+
+
+def redis_command_calls(port: int) -> dict[str, int]:
+    reply = redis_command(port, "INFO", "commandstats")
+    return parse_commandstats(reply.decode(errors="replace") if isinstance(reply, bytes) else "")
+
+
+def redis_argv(binary: str, port: int, directory: Path) -> list[str]:
+    """Loopback only, nothing persisted, 256 MB evicting least recently used keys (memcached -m
+    256 alike); logs to stdout, i.e. the log file Processes gives it."""
+    return [binary, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
+            "--daemonize", "no", "--logfile", "", "--dir", str(directory),
+            "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru"]
+
+
+def wait_for_redis(port: int, process: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    """Until PING answers PONG (a Redis accepting connections may still be LOADING)."""
+    wait_for_port(port, process, timeout, what)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if redis_command(port, "PING") == "PONG":
+                return
+            last = "no PONG"
+        except (OSError, RespError) as error:
+            last = str(error)
+        if process.poll() is not None:
+            raise ScenarioError(f"{what} exited with status {process.returncode}")
+        if time.monotonic() > deadline:
+            raise ScenarioError(f"{what} did not answer PING within {timeout:.0f} s (last: {last})")
+        time.sleep(0.05)
+
+
+def start_redis(processes: Processes, binary: str, cpu: int | None, timeout: float, directory: Path) -> list[StoreNode]:
+    nodes = []
+    for node_id, port in zip(NODE_IDS["redis"], free_ports(2)):
+        process = processes.start(f"redis-{node_id}", pinned(redis_argv(binary, port, directory), cpu))
+        wait_for_redis(port, process, timeout, f"redis-server {node_id}")
+        nodes.append(StoreNode(node_id, port, process, store="redis"))
+        progress(f"redis-server {node_id} on {LOOPBACK}:{port} (pid {process.pid})")
+    return nodes
+
+
+def start_store(processes: Processes, config: Config, store: str, directory: Path) -> list[StoreNode]:
+    """Two nodes of `store`, pinned like the servers."""
+    cpu = SERVER_CPU if config.pin else None
+    if store == "redis":
+        assert config.redis_server is not None
+        return start_redis(processes, config.redis_server, cpu, config.startup_timeout, directory)
+    assert config.memcached is not None
+    return start_memcached(processes, config.memcached, cpu, config.startup_timeout)
 
 
 # --------------------------------------------------------------------------------------------
@@ -780,11 +961,12 @@ def missing_serve_flags(help_text: str) -> list[str]:
     return [flag for flag in USED_SERVE_FLAGS if not re.search(re.escape(flag) + r"(?![\w-])", help_text)]
 
 
-def serve_argv(msm: Path, port: int, route: str, nodes: Sequence[Memcached], scenario: Scenario,
+def serve_argv(msm: Path, port: int, route: str, nodes: Sequence[StoreNode], scenario: Scenario,
                log_level: bool, cpu: int | None) -> list[str]:
-    node_list = ",".join(f"{node.node_id}:{LOOPBACK}:{node.port}" for node in nodes)
+    """`msm serve` on `nodes` (memcached or Redis: one flag takes both), the first as failover node."""
+    node_list = ",".join(node.list_entry for node in nodes)
     argv = [str(msm), "serve", "--host", LOOPBACK, "--port", str(port), "--route", route,
-            "--memcached-nodes", node_list, "--failover-nodes", "m1", *scenario.serve_args]
+            "--memcached-nodes", node_list, "--failover-nodes", nodes[0].node_id, *scenario.serve_args]
     if log_level:
         argv += ["--log-level", "warning"]
     return pinned(argv, cpu)
@@ -863,8 +1045,16 @@ class Bench:
     config: Config
     processes: Processes
     temp_dir: Path
-    nodes: list[Memcached]
+    nodes: list[StoreNode]
     serve_has_log_level: bool
+
+    @property
+    def store(self) -> str:
+        return self.nodes[0].store
+
+    def label(self, scenario: Scenario) -> str:
+        """`sticky-write (redis)`, for progress lines."""
+        return f"{scenario.name} ({self.store})"
 
 
 def start_servers(bench: Bench, scenario: Scenario, result: ScenarioResult,
@@ -877,42 +1067,42 @@ def start_servers(bench: Bench, scenario: Scenario, result: ScenarioResult,
     for route, port in zip(scenario.routes, ports):
         argv = serve_argv(config.msm, port, route, bench.nodes, scenario, bench.serve_has_log_level, cpu)
         result.commands.append(" ".join(argv))
-        process = bench.processes.start(f"{scenario.name}-msm-{route}", argv, env=clean_environment())
+        process = bench.processes.start(f"{bench.store}-{scenario.name}-msm-{route}", argv, env=clean_environment())
         started.append(process)
         wait_for_health(port, process, config.startup_timeout, f"msm serve (route {route})", bench.processes)
-        progress(f"{scenario.name}: msm serve route {route} on :{port} (pid {process.pid}) {' '.join(scenario.serve_args)}")
+        progress(f"{bench.label(scenario)}: msm serve route {route} on :{port} (pid {process.pid}) {' '.join(scenario.serve_args)}")
     if not scenario.behind_nginx:
         return ports[0]
 
     assert config.nginx is not None
     listen_port = ports[-1]
-    nginx_dir = bench.temp_dir / f"nginx-{scenario.name}"
+    nginx_dir = bench.temp_dir / f"nginx-{bench.store}-{scenario.name}"
     nginx_dir.mkdir()
     config_path = nginx_dir / "nginx.conf"
     config_path.write_text(nginx_config(nginx_dir, listen_port, ports[:-1], config.connections))
     check_nginx_config(config.nginx, nginx_dir, config_path)
     argv = pinned(nginx_argv(config.nginx, nginx_dir, config_path), cpu)
     result.commands.append(" ".join(argv))
-    process = bench.processes.start(f"{scenario.name}-nginx", argv)
+    process = bench.processes.start(f"{bench.store}-{scenario.name}-nginx", argv)
     started.append(process)
     wait_for_health(listen_port, process, config.startup_timeout, "nginx", bench.processes)
-    progress(f"{scenario.name}: nginx on :{listen_port} (pid {process.pid}) -> {', '.join(map(str, ports[:-1]))}")
+    progress(f"{bench.label(scenario)}: nginx on :{listen_port} (pid {process.pid}) -> {', '.join(map(str, ports[:-1]))}")
     return listen_port
 
 
 def measure(bench: Bench, scenario: Scenario, port: int, path: str, header: str, values: list[str],
             result: ScenarioResult) -> None:
     config = bench.config
-    script = bench.temp_dir / f"{scenario.name}.lua"
+    script = bench.temp_dir / f"{bench.store}-{scenario.name}.lua"
     script.write_text(wrk_script(header, values))
     url = f"http://{LOOPBACK}:{port}{path}"
     if config.warmup:
-        progress(f"{scenario.name}: warm-up {config.warmup} s")
+        progress(f"{bench.label(scenario)}: warm-up {config.warmup} s")
         run_wrk(wrk_argv(config, url, script, config.warmup), config.warmup, config.verbose)
     before = store_counters(bench.nodes)
     argv = wrk_argv(config, url, script, config.duration)
     result.commands.append(" ".join(argv))
-    progress(f"{scenario.name}: wrk {config.connections} connections, {config.duration} s, GET {path}")
+    progress(f"{bench.label(scenario)}: wrk {config.connections} connections, {config.duration} s, GET {path}")
     output = run_wrk(argv, config.duration, config.verbose)
     after = store_counters(bench.nodes)
     try:
@@ -920,11 +1110,11 @@ def measure(bench: Bench, scenario: Scenario, port: int, path: str, header: str,
     except ValueError as error:
         raise ScenarioError(str(error)) from None
     result.wrk = wrk
-    result.store_counters = {name: after[name] - before[name] for name in STORE_COUNTERS}
+    result.store_counters = counter_deltas(before, after)
     if wrk.requests:
         result.store_commands_per_request = sum(result.store_counters.values()) / wrk.requests
-    progress(f"{scenario.name}: {wrk.requests_per_sec:,.0f} req/s, p50 {fmt_ms(wrk.p50_ms)} ms, p99 {fmt_ms(wrk.p99_ms)} ms, "
-             f"errors {wrk.error_summary()}, memcached commands/request {fmt_number(result.store_commands_per_request, 2)}")
+    progress(f"{bench.label(scenario)}: {wrk.requests_per_sec:,.0f} req/s, p50 {fmt_ms(wrk.p50_ms)} ms, p99 {fmt_ms(wrk.p99_ms)} ms, "
+             f"errors {wrk.error_summary()}, {result.store} commands/request {fmt_number(result.store_commands_per_request, 2)}")
     if wrk.requests == 0:
         raise ScenarioError("wrk completed no request")
     if wrk.error_count > config.max_error_rate * wrk.requests:
@@ -933,22 +1123,22 @@ def measure(bench: Bench, scenario: Scenario, port: int, path: str, header: str,
 
 
 def run_scenario(bench: Bench, scenario: Scenario) -> ScenarioResult:
-    result = ScenarioResult(scenario=scenario.name, ok=False, path=scenario.path)
+    result = ScenarioResult(scenario=scenario.name, ok=False, path=scenario.path, store=bench.store)
     started: list[subprocess.Popen[bytes]] = []
     try:
         for node in bench.nodes:
-            flush_memcached(node.port)
+            flush_store(node)
         port = start_servers(bench, scenario, result, started)
         path = scenario.path
         if scenario.uses_sessions:
-            progress(f"{scenario.name}: creating {bench.config.sessions} sessions")
+            progress(f"{bench.label(scenario)}: creating {bench.config.sessions} sessions")
             cookies = create_sessions(port, bench.config.sessions)
             if scenario.read_only:
                 path = choose_read_path(port, cookies, scenario, result.notes)
             result.path = path
             probe(port, path, cookies[-1], scenario, result.notes)
             for note in result.notes:
-                progress(f"{scenario.name}: NOTE {note}")
+                progress(f"{bench.label(scenario)}: NOTE {note}")
             # A fixed shuffle: behind nginx's strict round robin, cookies in creation order
             # would all land on the server that created them, or all on the other one.
             header, values = "Cookie", shuffled(cookies)
@@ -958,10 +1148,10 @@ def run_scenario(bench: Bench, scenario: Scenario) -> ScenarioResult:
         result.ok = True
     except ScenarioError as error:
         result.reason = str(error)
-        progress(f"{scenario.name}: FAILED: {error}")
-    except (OSError, http.client.HTTPException) as error:
+        progress(f"{bench.label(scenario)}: FAILED: {error}")
+    except (OSError, http.client.HTTPException, RespError) as error:
         result.reason = f"{type(error).__name__}: {error}"
-        progress(f"{scenario.name}: FAILED: {result.reason}")
+        progress(f"{bench.label(scenario)}: FAILED: {result.reason}")
     finally:
         for process in reversed(started):
             bench.processes.stop(process)
@@ -993,14 +1183,15 @@ def add_ratios(results: list[ScenarioResult]) -> None:
 
 
 def header_line(config: Config, started: dt.datetime) -> str:
-    pinning = (f"memcached, msm, nginx on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}" if config.pin else "none")
+    pinning = (f"store, msm, nginx on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}" if config.pin else "none")
     try:
         msm_path = str(config.msm.relative_to(REPO_ROOT))
     except ValueError:
         msm_path = str(config.msm)
     return (f"msm HTTP benchmark, {started.strftime('%Y-%m-%d %H:%M %Z')}: nproc {os.cpu_count()}, "
             f"pinning: {pinning}; wrk -t 1 -c {config.connections}, {config.duration} s per scenario "
-            f"(+{config.warmup} s warm-up), {config.sessions} sessions; {msm_path}{git_revision()}")
+            f"(+{config.warmup} s warm-up), {config.sessions} sessions; stores {', '.join(config.stores)}; "
+            f"{msm_path}{git_revision()}")
 
 
 def git_revision() -> str:
@@ -1012,16 +1203,22 @@ def git_revision() -> str:
     return f" at {completed.stdout.strip()}" if completed.returncode == 0 and completed.stdout.strip() else ""
 
 
+def store_cell(result: ScenarioResult) -> str:
+    """The store a row measured; `-` for a scenario without session work (the baseline)."""
+    scenario = next((s for s in SCENARIOS if s.name == result.scenario), None)
+    return result.store if scenario is None or scenario.uses_sessions else "-"
+
+
 def markdown_table(results: list[ScenarioResult]) -> str:
-    lines = ["| scenario | req/s | p50 ms | p99 ms | ratio to baseline | errors |", "|---|--:|--:|--:|--:|---|"]
+    lines = ["| store | scenario | req/s | p50 ms | p99 ms | ratio to baseline | errors |", "|---|---|--:|--:|--:|--:|---|"]
     for r in results:
         if r.wrk is None:
             summary = r.reason.splitlines()[0].replace("|", "\\|") if r.reason else ""
-            lines.append(f"| {r.scenario} | FAILED | | | | {summary} |")
+            lines.append(f"| {store_cell(r)} | {r.scenario} | FAILED | | | | {summary} |")
             continue
         errors = r.wrk.error_summary() + ("" if r.ok else " (FAILED)")
-        lines.append(f"| {r.scenario} | {r.wrk.requests_per_sec:,.0f} | {fmt_ms(r.wrk.p50_ms)} | {fmt_ms(r.wrk.p99_ms)} | "
-                     f"{fmt_number(r.ratio_to_baseline, 2)} | {errors} |")
+        lines.append(f"| {store_cell(r)} | {r.scenario} | {r.wrk.requests_per_sec:,.0f} | {fmt_ms(r.wrk.p50_ms)} | "
+                     f"{fmt_ms(r.wrk.p99_ms)} | {fmt_number(r.ratio_to_baseline, 2)} | {errors} |")
     return "\n".join(lines)
 
 
@@ -1030,7 +1227,8 @@ def goals_line(results: list[ScenarioResult]) -> str | None:
     for r in results:
         if r.scenario in GOALS and r.ratio_to_baseline is not None:
             goal = GOALS[r.scenario]
-            parts.append(f"{r.scenario} {r.ratio_to_baseline:.2f} {'>=' if r.ratio_to_baseline >= goal else '<'} {goal} "
+            name = r.scenario if r.store == "memcached" else f"{r.scenario} on {r.store}"
+            parts.append(f"{name} {r.ratio_to_baseline:.2f} {'>=' if r.ratio_to_baseline >= goal else '<'} {goal} "
                          f"({'met' if r.ratio_to_baseline >= goal else 'missed'})")
     return "Goals (issue 4): " + "; ".join(parts) + "." if parts else None
 
@@ -1045,9 +1243,9 @@ def report(config: Config, results: list[ScenarioResult], started: dt.datetime, 
         print(goals, file=out)
     for r in results:
         for note in r.notes:
-            print(f"\nNote ({r.scenario}): {note}", file=out)
+            print(f"\nNote ({r.scenario}, {r.store}): {note}", file=out)
         if not r.ok:
-            print(f"\nFAILED {r.scenario}: {r.reason}", file=out)
+            print(f"\nFAILED {r.scenario} ({r.store}): {r.reason}", file=out)
 
 
 def write_json(path: Path, config: Config, results: list[ScenarioResult], started: dt.datetime) -> None:
@@ -1060,6 +1258,7 @@ def write_json(path: Path, config: Config, results: list[ScenarioResult], starte
         "duration_seconds": config.duration,
         "warmup_seconds": config.warmup,
         "sessions": config.sessions,
+        "stores": list(config.stores),
         "msm": str(config.msm),
         "goals": GOALS,
         "results": [asdict(r) for r in results],
@@ -1087,6 +1286,17 @@ def cleanup_signals_ignored() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def run_plan(stores: Sequence[str], scenarios: Sequence[Scenario]) -> list[tuple[str, list[Scenario]]]:
+    """Which scenarios run on which store, in order. The baseline does no session work, so it
+    runs once, on the first store; a store left without scenarios is not started at all."""
+    plan = []
+    for index, store in enumerate(stores):
+        chosen = [s for s in scenarios if s.uses_sessions or index == 0]
+        if chosen:
+            plan.append((store, chosen))
+    return plan
+
+
 def run(config: Config) -> int:
     started = dt.datetime.now().astimezone()
     help_text = serve_help(config.msm)
@@ -1100,10 +1310,20 @@ def run(config: Config) -> int:
     processes = Processes(temp_dir, config.verbose)
     results: list[ScenarioResult] = []
     try:
-        nodes = start_memcached(processes, config.memcached, SERVER_CPU if config.pin else None, config.startup_timeout)
-        bench = Bench(config, processes, temp_dir, nodes, has_log_level)
-        for scenario in config.scenarios:
-            results.append(run_scenario(bench, scenario))
+        for store, scenarios in run_plan(config.stores, config.scenarios):
+            try:
+                nodes = start_store(processes, config, store, temp_dir)
+            except ScenarioError as error:  # this store cannot run; the other may
+                progress(f"{store}: FAILED to start: {error}")
+                results += [ScenarioResult(s.name, False, reason=f"{store} did not start: {error}", path=s.path, store=store)
+                            for s in scenarios]
+                continue
+            bench = Bench(config, processes, temp_dir, nodes, has_log_level)
+            for scenario in scenarios:
+                results.append(run_scenario(bench, scenario))
+            for node in reversed(nodes):  # idle, but their memory and sockets are no longer needed
+                if node.process is not None:
+                    processes.stop(node.process)
     finally:
         with cleanup_signals_ignored():
             processes.stop_all()
@@ -1132,9 +1352,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SetupError as error:
         print(f"run.py: {error}", file=sys.stderr)
         return 2
-    except ScenarioError as error:  # memcached could not start: nothing to measure
-        print(f"run.py: {error}", file=sys.stderr)
-        return 1
     except (KeyboardInterrupt, Interrupted) as error:
         print(f"run.py: interrupted ({str(error) or 'SIGINT'}); everything started was stopped", file=sys.stderr)
         return 130

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Tests of Benchmarks/http/run.py that need no msm: arguments, wrk's output parser, the wrk
-Lua script (against a local HTTP server), the nginx config (nginx -t and a real proxy run)
-and memcached start/flush/stats/stop. Tests that need wrk, nginx or memcached are skipped
-when the program is missing.
+Lua script (against a local HTTP server), the nginx config (nginx -t and a real proxy run),
+memcached and redis-server start/flush/stats/stop, the RESP reader and the per-store plan.
+Tests that need wrk, nginx, memcached or redis-server are skipped when the program is missing.
 
     python3 Benchmarks/http/test_run.py        # or: python3 -m unittest -v (in this folder)
 """
@@ -10,6 +10,7 @@ when the program is missing.
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import os
 import shutil
@@ -215,6 +216,12 @@ class ArgumentTests(unittest.TestCase):
         self.assertIsNone(args.pin)
         self.assertIsNone(args.json_path)
         self.assertEqual([s.name for s in args.scenarios], list(run.SCENARIO_NAMES))
+        self.assertEqual(args.stores, ("memcached", "redis"))
+
+    def test_store_subset_keeps_canonical_order(self) -> None:
+        self.assertEqual(run.build_parser().parse_args(["--stores", "redis"]).stores, ("redis",))
+        self.assertEqual(run.build_parser().parse_args(["--stores", "redis, memcached,redis"]).stores,
+                         ("memcached", "redis"))
 
     def test_scenario_subset_keeps_canonical_order(self) -> None:
         args = run.build_parser().parse_args(["--scenarios", "sticky-write, baseline,sticky-write"])
@@ -222,7 +229,7 @@ class ArgumentTests(unittest.TestCase):
 
     def test_rejects_unknown_scenario_and_bad_numbers(self) -> None:
         for argv in (["--scenarios", "baseline,nope"], ["--scenarios", ""], ["--connections", "0"],
-                     ["--duration", "abc"], ["--sessions", "-5"]):
+                     ["--duration", "abc"], ["--sessions", "-5"], ["--stores", "mongodb"], ["--stores", ","]):
             with self.subTest(argv=argv), self.assertRaises(SystemExit), open(os.devnull, "w") as devnull:
                 stderr, sys.stderr = sys.stderr, devnull
                 try:
@@ -265,13 +272,33 @@ class ArgumentTests(unittest.TestCase):
         self.assertIn("some-debian-package", str(caught.exception))
 
     def test_serve_argv(self) -> None:
-        nodes = [run.Memcached("m1", 1111, None), run.Memcached("m2", 2222, None)]  # type: ignore[arg-type]
+        nodes = [run.StoreNode("m1", 1111, None), run.StoreNode("m2", 2222, None)]
         scenario = {s.name: s for s in run.SCENARIOS}["nonsticky-write"]
         argv = run.serve_argv(Path("/bin/msm"), 8081, "A", nodes, scenario, log_level=True, cpu=0)
         self.assertEqual(argv, ["taskset", "-c", "0", "/bin/msm", "serve", "--host", "127.0.0.1", "--port", "8081",
                                 "--route", "A", "--memcached-nodes", "m1:127.0.0.1:1111,m2:127.0.0.1:2222",
                                 "--failover-nodes", "m1", "--non-sticky", "--locking-mode", "none",
                                 "--log-level", "warning"])
+
+    def test_serve_argv_on_redis(self) -> None:
+        nodes = [run.StoreNode("r1", 1111, None, store="redis"), run.StoreNode("r2", 2222, None, store="redis")]
+        scenario = {s.name: s for s in run.SCENARIOS}["sticky-write"]
+        argv = run.serve_argv(Path("/bin/msm"), 8081, "B", nodes, scenario, log_level=False, cpu=None)
+        self.assertEqual(argv, ["/bin/msm", "serve", "--host", "127.0.0.1", "--port", "8081", "--route", "B",
+                                "--memcached-nodes", "r1:redis://127.0.0.1:1111,r2:redis://127.0.0.1:2222",
+                                "--failover-nodes", "r1", "--sticky"])
+
+    def test_run_plan_measures_the_baseline_once(self) -> None:
+        by_name = {s.name: s for s in run.SCENARIOS}
+        plan = run.run_plan(run.STORES, run.SCENARIOS)
+        self.assertEqual([store for store, _ in plan], ["memcached", "redis"])
+        self.assertEqual([s.name for s in plan[0][1]], list(run.SCENARIO_NAMES))
+        self.assertEqual([s.name for s in plan[1][1]], [n for n in run.SCENARIO_NAMES if n != "baseline"])
+        self.assertEqual([(store, [s.name for s in chosen]) for store, chosen in run.run_plan(("redis",), run.SCENARIOS)][0][1],
+                         list(run.SCENARIO_NAMES))
+        # Only the baseline asked for: the second store has nothing to run and is not started.
+        self.assertEqual([(store, [s.name for s in chosen]) for store, chosen in run.run_plan(run.STORES, (by_name["baseline"],))],
+                         [("memcached", ["baseline"])])
 
     def test_missing_serve_flags(self) -> None:
         self.assertEqual(run.missing_serve_flags(" ".join(run.USED_SERVE_FLAGS)), [])
@@ -414,6 +441,72 @@ class NginxTests(unittest.TestCase):
             self.assertEqual(processes.running, {})
 
 
+class RespTests(unittest.TestCase):
+    def test_encode(self) -> None:
+        self.assertEqual(run.resp_encode("INFO", "commandstats"), b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")
+        self.assertEqual(run.resp_encode("SET", "k", ""), b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n")
+
+    def test_read_every_kind(self) -> None:
+        stream = io.BytesIO(b"+OK\r\n:42\r\n$5\r\nhe\r\no\r\n$-1\r\n*2\r\n$1\r\na\r\n:1\r\n*-1\r\n")
+        self.assertEqual([run.resp_read(stream) for _ in range(6)], ["OK", 42, b"he\r\no", None, [b"a", 1], None])
+        with self.assertRaises(run.RespError) as caught:
+            run.resp_read(io.BytesIO(b"-ERR unknown command\r\n"))
+        self.assertEqual(str(caught.exception), "ERR unknown command")
+
+    def test_read_truncated_or_foreign(self) -> None:
+        for data in (b"", b"+OK", b"$5\r\nab", b"HTTP/1.1 400\r\n"):
+            with self.subTest(data=data), self.assertRaises(ConnectionError):
+                run.resp_read(io.BytesIO(data))
+
+    def test_commandstats(self) -> None:
+        text = ("# Commandstats\r\ncmdstat_get:calls=7,usec=12,usec_per_call=1.71,rejected_calls=0,failed_calls=0\r\n"
+                "cmdstat_set:calls=3,usec=9\r\ncmdstat_info:calls=2,usec=50\r\n")
+        self.assertEqual(run.parse_commandstats(text), {"get": 7, "set": 3, "info": 2})
+
+    def test_counter_deltas(self) -> None:
+        self.assertEqual(run.counter_deltas({"get": 5}, {"get": 9, "eval": 2}), {"eval": 2, "get": 4})
+
+
+def redis_installed() -> bool:
+    return bool(shutil.which("redis-server")) or any(os.path.exists(p) for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server"))
+
+
+@unittest.skipUnless(redis_installed(), "redis-server not installed")
+class RedisTests(unittest.TestCase):
+    def test_start_flush_counters_stop(self) -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            processes = run.Processes(Path(directory), verbose=False)
+            try:
+                nodes = run.start_redis(processes, run.find_tool("redis-server", "redis-server"), None, 10, Path(directory))
+                self.assertEqual([(n.node_id, n.store) for n in nodes], [("r1", "redis"), ("r2", "redis")])
+                self.assertNotEqual(nodes[0].port, nodes[1].port)
+                self.assertEqual(nodes[1].list_entry, f"r2:redis://127.0.0.1:{nodes[1].port}")
+                port = nodes[0].port
+                before = run.store_counters(nodes)
+                self.assertEqual(run.redis_command(port, "SET", "k", "x", "PX", "60000"), "OK")
+                self.assertEqual(run.redis_command(port, "GET", "k"), b"x")
+                self.assertEqual(run.redis_command(nodes[1].port, "GET", "k"), None)
+                after = run.store_counters(nodes)
+                deltas = run.counter_deltas(before, after)
+                self.assertEqual(deltas, {**{name: 0 for name in before}, "get": 2, "set": 1}, "INFO and PING not counted")
+                run.flush_redis(port)
+                self.assertEqual(run.redis_command(port, "DBSIZE"), 0)
+                with self.assertRaises(run.RespError):
+                    run.redis_command(port, "NOSUCHCOMMAND")
+                self.assertEqual(list(Path(directory).glob("*.rdb")) + list(Path(directory).glob("*.aof")), [])
+            finally:
+                processes.stop_all()
+            self.assertTrue(all(node.process is not None and node.process.poll() is not None for node in nodes))
+            with self.assertRaises(OSError):
+                socket.create_connection((run.LOOPBACK, port), timeout=1).close()
+
+    def test_argv(self) -> None:
+        argv = run.redis_argv("/usr/bin/redis-server", 16379, Path("/tmp/x"))
+        self.assertEqual(argv[:11], ["/usr/bin/redis-server", "--port", "16379", "--bind", "127.0.0.1",
+                                     "--save", "", "--appendonly", "no", "--daemonize", "no"])
+        self.assertIn("/tmp/x", argv)
+
+
 @unittest.skipUnless(shutil.which("memcached") or os.path.exists("/usr/bin/memcached"), "memcached not installed")
 class MemcachedTests(unittest.TestCase):
     def test_start_flush_stats_stop(self) -> None:
@@ -422,6 +515,7 @@ class MemcachedTests(unittest.TestCase):
             try:
                 nodes = run.start_memcached(processes, run.find_tool("memcached", "memcached"), None, 10)
                 self.assertEqual([n.node_id for n in nodes], ["m1", "m2"])
+                self.assertEqual(nodes[0].list_entry, f"m1:127.0.0.1:{nodes[0].port}")
                 self.assertNotEqual(nodes[0].port, nodes[1].port)
                 port = nodes[0].port
                 self.assertEqual(run.memcached_command(port, "set k 0 0 1\r\nx", b"\r\n").strip(), "STORED")
@@ -437,7 +531,7 @@ class MemcachedTests(unittest.TestCase):
                 self.assertEqual(run.memcached_stats(port)["cmd_flush"], 1)
             finally:
                 processes.stop_all()
-            self.assertTrue(all(node.process.poll() is not None for node in nodes))
+            self.assertTrue(all(node.process is not None and node.process.poll() is not None for node in nodes))
             with self.assertRaises(OSError):
                 socket.create_connection((run.LOOPBACK, port), timeout=1).close()
 
@@ -456,21 +550,33 @@ class OutputTests(unittest.TestCase):
         broken = run.ScenarioResult("nonsticky-write", False, reason="msm serve (route A) exited with status 1\nmore")
         return [base, read, write, broken]
 
+    def redis_results(self) -> list[run.ScenarioResult]:
+        read = run.ScenarioResult("sticky-read", True, wrk=run.WrkResult(36_000.0, 180_000, 1.7, 4.0), store="redis")
+        nostart = run.ScenarioResult("sticky-write", False, reason="redis did not start: exited", store="redis")
+        return [read, nostart]
+
     def test_table(self) -> None:
-        results = self.results()
+        results = self.results() + self.redis_results()
         run.add_ratios(results)
         table = run.markdown_table(results).splitlines()
-        self.assertEqual(table[0], "| scenario | req/s | p50 ms | p99 ms | ratio to baseline | errors |")
-        self.assertEqual(table[2], "| baseline | 40,000 | 1.50 | 3.25 | 1.00 | 0 |")
-        self.assertEqual(table[3], "| sticky-read | 38,000 | 1.60 | 0.500 | 0.95 | 0 |")
-        self.assertEqual(table[4], "| sticky-write | 20,000 | 3.00 | 9.00 | 0.50 | non-2xx 3000 (FAILED) |")
-        self.assertEqual(table[5], "| nonsticky-write | FAILED | | | | msm serve (route A) exited with status 1 |")
+        self.assertEqual(table[0], "| store | scenario | req/s | p50 ms | p99 ms | ratio to baseline | errors |")
+        self.assertEqual(table[2], "| - | baseline | 40,000 | 1.50 | 3.25 | 1.00 | 0 |")
+        self.assertEqual(table[3], "| memcached | sticky-read | 38,000 | 1.60 | 0.500 | 0.95 | 0 |")
+        self.assertEqual(table[4], "| memcached | sticky-write | 20,000 | 3.00 | 9.00 | 0.50 | non-2xx 3000 (FAILED) |")
+        self.assertEqual(table[5], "| memcached | nonsticky-write | FAILED | | | | msm serve (route A) exited with status 1 |")
+        self.assertEqual(table[6], "| redis | sticky-read | 36,000 | 1.70 | 4.00 | 0.90 | 0 |")
+        self.assertEqual(table[7], "| redis | sticky-write | FAILED | | | | redis did not start: exited |")
 
     def test_goals(self) -> None:
         results = self.results()
         run.add_ratios(results)
         self.assertEqual(run.goals_line(results),
                          "Goals (issue 4): sticky-read 0.95 >= 0.9 (met); sticky-write 0.50 < 0.65 (missed).")
+        results += self.redis_results()
+        run.add_ratios(results)
+        self.assertEqual(run.goals_line(results),
+                         "Goals (issue 4): sticky-read 0.95 >= 0.9 (met); sticky-write 0.50 < 0.65 (missed); "
+                         "sticky-read on redis 0.90 >= 0.9 (met).")
 
     def test_no_baseline_no_ratio(self) -> None:
         results = self.results()[1:]
