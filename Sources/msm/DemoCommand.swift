@@ -13,9 +13,9 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Run the seed's cluster on loopback: memcached m1 and m2 (or Redis r1 and r2), app servers A and B, nginx round robin.",
         discussion: """
-            Sessions are written to m2 with m1 as their backup (m1 is the failover node); with
-            `--store redis`, to r2 with r1 as backup. While it runs, type `stop m2` / `start m2`
-            (or m1, A, B, nginx; r1, r2 on Redis) to fail and restore a process, `status` to list
+            Sessions are written to m2 with m1 as their backup (m1 is the failover node); with \
+            `--store redis`, to r2 with r1 as backup. While it runs, type `stop m2` / `start m2` \
+            (or m1, A, B, nginx; r1, r2 on Redis) to fail and restore a process, `status` to list \
             them. Ctrl-C (or SIGTERM) stops everything it started.
             """
     )
