@@ -88,6 +88,7 @@ let package = Package(
                 "SessionManager",
                 "MemcachedClient",
                 "RedisClient",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -6,6 +6,7 @@ import Logging
 import MemcachedClient
 import Metrics
 import Prometheus
+import NIOSSL
 import RedisClient
 import ServiceLifecycle
 import SessionManager
@@ -72,6 +73,9 @@ struct DemoServer {
             configuration.operationTimeout = settings.operationTimeout
             configuration.connectTimeout = settings.operationTimeout
             configuration.maximumReconnectDelay = .seconds(1)
+            if let authority = settings.redisTLSAuthorityFile {
+                configuration.tlsConfiguration.trustRoots = .file(authority)
+            }
             let client = try RedisClient(nodeList: nodeList, configuration: configuration, logger: logger)
             return (client, RedisSessionStore.topology(client: client))
         }

@@ -53,6 +53,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Nodes used only while every other node is down, e.g. m1 or r1 (msm: failoverNodes). Env: MSM_FAILOVER_NODES")
     var failoverNodes: String?
 
+    @Option(help: "PEM file of the certificate authority rediss:// nodes are verified against (default: the system's). Env: MSM_REDIS_TLS_CA_FILE")
+    var redisTlsCaFile: String?
+
     @Flag(help: nil)
     var mode: Mode?
 
@@ -93,6 +96,8 @@ struct ServeSettings {
     var logLevel: Logger.Level
     var nodes: StoreNodes
     var operationTimeout: Duration
+    /// A private CA for `rediss://` nodes; `nil`: the system's trust roots.
+    var redisTLSAuthorityFile: String?
     var session: SessionManagerConfiguration
 
     init(_ command: ServeCommand, environment: [String: String]) throws {
@@ -129,6 +134,10 @@ struct ServeSettings {
             )
         }
         nodes = try StoreNodes(parsing: nodeList, failoverNodes: value(command.failoverNodes, "MSM_FAILOVER_NODES") ?? "")
+        redisTLSAuthorityFile = value(command.redisTlsCaFile, "MSM_REDIS_TLS_CA_FILE")
+        if let file = redisTLSAuthorityFile, !FileManager.default.isReadableFile(atPath: file) {
+            throw ValidationError("--redis-tls-ca-file \(file) is not a readable file (a PEM certificate authority)")
+        }
         let timeout = try number(command.operationTimeout, "MSM_OPERATION_TIMEOUT", default: 1000)
         guard timeout > 0 else { throw ValidationError("--operation-timeout must be positive (milliseconds)") }
         operationTimeout = .milliseconds(timeout)

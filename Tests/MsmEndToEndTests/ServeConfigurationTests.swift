@@ -137,7 +137,7 @@ import Glibc
             "r1:redis://:\(wrong)@127.0.0.1:99999,r2:redis://127.0.0.1:1",
             "r1:redis://:\(wrong)@127.0.0.1:1/notadb",
             "m1:127.0.0.1:11211,r1:redis://:\(wrong)@127.0.0.1:1",
-            "rediss://:\(wrong)@127.0.0.1:1",
+            "rediss://:\(wrong)@127.0.0.1:0",
             "r1:redis://:\(wrong)@127.0.0.1:1,r1:redis://:\(wrong)@127.0.0.1:2",
         ] {
             let (status, output) = try await runToEnd(["serve", "--memcached-nodes", nodes])
@@ -145,6 +145,33 @@ import Glibc
             #expect(output.contains("--memcached-nodes"), "\(output)")
             #expect(!output.contains(wrong), "the password leaked:\n\(output)")
         }
+    }
+
+    /// `rediss://` nodes verified against a private CA given with `--redis-tls-ca-file`.
+    @Test func redisOverTLSWithAPrivateAuthority() async throws {
+        let certificates = try TestCertificates.make()
+        let tlsPort = try FreeLoopbackPort.allocate()
+        try await withRedisServer(extraArguments: certificates.redisArguments(tlsPort: tlsPort)) { redis in
+            let port = try FreeLoopbackPort.allocate()
+            var page: HTTPReply?
+            let (_, output) = try await runToEnd([
+                "serve", "--port", "\(port)", "--route", "A", "--memcached-nodes", "rediss://localhost:\(tlsPort)/3",
+                "--redis-tls-ca-file", certificates.authorityCertificatePath,
+            ]) {
+                let clock = ContinuousClock()
+                let deadline = clock.now + .seconds(15)
+                while page == nil, clock.now < deadline {
+                    page = try? HTTPTestClient.request(port: port, path: "/myapp/")
+                    if page == nil { try await Task.sleep(for: .milliseconds(100)) }
+                }
+            }
+            let reply = try #require(page, "msm serve did not answer:\n\(output)")
+            #expect(reply.status == 200, "\(reply)")
+            #expect(try await redis.info("keyspace")["db3"]?.hasPrefix("keys=1") == true, "the session went through the TLS port to db 3")
+        }
+        let (status, output) = try await runToEnd(["serve", "--memcached-nodes", "rediss://127.0.0.1:1", "--redis-tls-ca-file", "/nonexistent/ca.pem"])
+        #expect(status != 0)
+        #expect(output.contains("--redis-tls-ca-file"), "\(output)")
     }
 
     @Test func aBadLockingModeNamesTheFlag() async throws {
