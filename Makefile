@@ -22,6 +22,7 @@ test:
 	bash scripts/install-deps.sh test
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 	$(SWIFT) test $(SWIFT_BUILD_FLAGS) $(SWIFT_TEST_FLAGS)
+	python3 Benchmarks/http/test_run.py
 
 # The seed's cluster on loopback: memcached m1/m2, app servers A/B, nginx on :8080.
 # DEMO_FLAGS passes options through, e.g. DEMO_FLAGS="--port 9090 --non-sticky", or
