@@ -192,9 +192,18 @@ let package = Package(
             ],
             swiftSettings: strictSwift6
         ),
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/BenchmarkSupport",
+            swiftSettings: strictSwift6
+        ),
         .executableTarget(
             name: "MemcachedClientBenchmark",
             dependencies: [
+                "BenchmarkSupport",
                 "MemcachedClient",
                 "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import MemcachedClient
 import ServerTestSupport
@@ -30,7 +31,7 @@ struct MemcachedClientBenchmark {
             }
             rows.append((concurrency, ours, theirs))
         }
-        printTable(rows)
+        printResults(rows)
         await server.kill()
     }
 
@@ -49,42 +50,25 @@ struct MemcachedClientBenchmark {
         for key in keys { try await node.set(key, value: value) }
 
         let setEvery = options.getRatio >= 1 ? Int.max : max(1, Int((1 / (1 - options.getRatio)).rounded()))
-        let deadline = NIODeadline.now() + .seconds(Int64(options.seconds))
-        let startTime = NIODeadline.now()
-        let latencies = try await withThrowingTaskGroup(of: [UInt32].self) { group in
-            for worker in 0..<concurrency {
-                group.addTask {
-                    var latencies: [UInt32] = []
-                    latencies.reserveCapacity(1 << 16)
-                    var operation = worker
-                    while NIODeadline.now() < deadline {
-                        let key = keys[(operation &* 7919) % keys.count]
-                        let started = NIODeadline.now()
-                        if operation % setEvery == 0 {
-                            try await node.set(key, value: value)
-                        } else {
-                            _ = try await node.get(key)
-                        }
-                        latencies.append(UInt32(clamping: (NIODeadline.now() - started).nanoseconds / 1000))
-                        operation += concurrency
-                    }
-                    return latencies
+        let result = try await runTimedWorkers(concurrency: concurrency, seconds: options.seconds) { worker, deadline in
+            var latencies: [UInt32] = []
+            latencies.reserveCapacity(1 << 16)
+            var operation = worker
+            while NIODeadline.now() < deadline {
+                let key = keys[(operation &* 7919) % keys.count]
+                let started = NIODeadline.now()
+                if operation % setEvery == 0 {
+                    try await node.set(key, value: value)
+                } else {
+                    _ = try await node.get(key)
                 }
+                latencies.append(microseconds(since: started))
+                operation += concurrency
             }
-            return try await group.reduce(into: [UInt32]()) { $0.append(contentsOf: $1) }
+            return latencies
         }
-        let elapsed = Double((NIODeadline.now() - startTime).nanoseconds) / 1e9
         await client.shutdown()
-        let sorted = latencies.sorted()
-        return RunResult(
-            operationsPerSecond: Double(sorted.count) / elapsed,
-            p50: "\(percentile(sorted, 0.50))",
-            p99: "\(percentile(sorted, 0.99))"
-        )
-    }
-
-    static func percentile(_ sorted: [UInt32], _ fraction: Double) -> UInt32 {
-        sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+        return result
     }
 
     // MARK: memcaslap
@@ -103,48 +87,29 @@ struct MemcachedClientBenchmark {
             """.write(to: configuration, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: configuration) }
 
-        var arguments = [
+        let arguments = [
             "-s", server.endpoint, "-T", "1", "-c", "\(concurrency)", "-t", "\(options.seconds)s",
             "-S", "\(options.seconds)s", "-F", configuration.path,
         ]
-        var executable = try findExecutable("memcaslap")
-        if let cpu = options.clientCPU {
-            arguments = ["-c", "\(cpu)", executable] + arguments
-            executable = try findExecutable("taskset")
-        }
-        let output = try run(executable, arguments)
+        let memcaslap = try findExecutable("memcaslap", installHint: "run `make bench-client`, which installs it (Debian package libmemcached-tools)")
+        let output = try run(memcaslap, arguments, pinnedTo: options.clientCPU)
         return try MemcaslapReport(output: output).result
     }
 
     // MARK: Output
 
-    static func printTable(_ rows: [(concurrency: Int, ours: RunResult, theirs: RunResult?)]) {
-        let header = ["concurrency", "ours ops/s", "ours p50 µs", "ours p99 µs", "memcaslap ops/s", "memcaslap p50 µs", "memcaslap p99 µs", "ours/C"]
-        var lines = [header]
-        for row in rows {
-            let ratio = row.theirs.map { String(format: "%.2f", row.ours.operationsPerSecond / $0.operationsPerSecond) } ?? "-"
-            lines.append([
-                "\(row.concurrency)", String(format: "%.0f", row.ours.operationsPerSecond), row.ours.p50, row.ours.p99,
-                row.theirs.map { String(format: "%.0f", $0.operationsPerSecond) } ?? "-", row.theirs?.p50 ?? "-", row.theirs?.p99 ?? "-", ratio,
-            ])
-        }
-        let widths = header.indices.map { column in lines.map { $0[column].count }.max() ?? 0 }
-        for (index, line) in lines.enumerated() {
-            print(line.indices.map { line[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: " | "))
-            if index == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "-|-")) }
-        }
+    static func printResults(_ rows: [(concurrency: Int, ours: RunResult, theirs: RunResult?)]) {
+        printTable(
+            header: ["concurrency", "ours ops/s", "ours p50 µs", "ours p99 µs", "memcaslap ops/s", "memcaslap p50 µs", "memcaslap p99 µs", "ours/C"],
+            rows: rows.map { row in
+                [
+                    "\(row.concurrency)", formatRate(row.ours), row.ours.p50, row.ours.p99,
+                    formatRate(row.theirs), row.theirs?.p50 ?? "-", row.theirs?.p99 ?? "-", ratio(row.ours, row.theirs),
+                ]
+            }
+        )
         print("memcaslap reports latency in power-of-two buckets: its p50/p99 are the bucket's upper bound.")
     }
-
-    static func progress(_ line: String) {
-        FileHandle.standardError.write(Data("\(line)\n".utf8))
-    }
-}
-
-struct RunResult {
-    var operationsPerSecond: Double
-    var p50: String
-    var p99: String
 }
 
 /// Reads memcaslap's "Total Statistics" block: ops/s from the `Run time:` line, latency
@@ -206,73 +171,24 @@ struct BenchmarkOptions {
         """
 
     init(arguments: [String]) throws {
-        var iterator = arguments.makeIterator()
-        func value(_ flag: String) throws -> String {
-            guard let value = iterator.next() else { throw BenchmarkError("\(flag) needs a value\n\(Self.usage)") }
-            return value
-        }
-        func number<T: LosslessStringConvertible>(_ flag: String) throws -> T {
-            let text = try value(flag)
-            guard let number = T(text) else { throw BenchmarkError("\(flag): '\(text)' is not a number\n\(Self.usage)") }
-            return number
-        }
-        while let argument = iterator.next() {
+        var arguments = BenchmarkArguments(arguments, usage: Self.usage)
+        while let argument = arguments.next() {
             switch argument {
-            case "--seconds": seconds = try number(argument)
-            case "--concurrency":
-                concurrencies = try value(argument).split(separator: ",").map {
-                    guard let number = Int($0), number > 0 else { throw BenchmarkError("--concurrency takes a list like 1,16,64") }
-                    return number
-                }
-            case "--value-size": valueSize = try number(argument)
-            case "--get-ratio": getRatio = try number(argument)
-            case "--keys": keyCount = try number(argument)
-            case "--connections-per-node": connectionsPerNode = try number(argument)
-            case "--server-threads": serverThreads = try number(argument)
+            case "--seconds": seconds = try arguments.number(argument)
+            case "--concurrency": concurrencies = try arguments.positiveIntegers(argument)
+            case "--value-size": valueSize = try arguments.number(argument)
+            case "--get-ratio": getRatio = try arguments.number(argument)
+            case "--keys": keyCount = try arguments.number(argument)
+            case "--connections-per-node": connectionsPerNode = try arguments.number(argument)
+            case "--server-threads": serverThreads = try arguments.number(argument)
             case "--no-pinning": serverCPU = nil; clientCPU = nil
             case "--no-memcaslap": runMemcaslap = false
-            case "-h", "--help": print(Self.usage); exit(0)
-            default: throw BenchmarkError("unknown argument \(argument)\n\(Self.usage)")
+            case "-h", "--help": arguments.printUsageAndExit()
+            default: throw arguments.unknown(argument)
             }
         }
         guard seconds > 0, valueSize > 0, keyCount > 0, (0...1).contains(getRatio) else {
             throw BenchmarkError("seconds, value size and keys must be positive, get ratio within 0...1")
         }
     }
-}
-
-struct BenchmarkError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-func findExecutable(_ name: String) throws -> String {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    for directory in path.split(separator: ":") + ["/usr/bin", "/usr/sbin"] {
-        let candidate = "\(directory)/\(name)"
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-    }
-    throw BenchmarkError("\(name) not found: run `make bench-client`, which installs it (Debian package libmemcached-tools / util-linux)")
-}
-
-@discardableResult
-func run(_ executable: String, _ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let output = String(decoding: data, as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-        throw BenchmarkError("\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus):\n\(output.suffix(2000))")
-    }
-    return output
-}
-
-func pin(pid: Int32, toCPU cpu: Int) throws {
-    try run(try findExecutable("taskset"), ["-p", "-c", "\(cpu)", "\(pid)"])
 }
