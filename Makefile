@@ -3,6 +3,7 @@
 #   make test                      install test deps (memcached, ...), build, run all tests
 #   make test SWIFT_TEST_FLAGS="--filter MemcachedClientIntegrationTests"
 #   make bench-client              memcached client benchmark (release build)
+#   make bench-redis               Redis client benchmark against redis-benchmark (release build)
 
 SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
@@ -11,7 +12,7 @@ BENCH_FLAGS ?=
 DEMO_FLAGS ?=
 HTTP_BENCH_FLAGS ?=
 
-.PHONY: all build test demo bench bench-client bench-http clean
+.PHONY: all build test demo bench bench-client bench-redis bench-http clean
 
 all: build
 
@@ -39,6 +40,13 @@ bench-client:
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product MemcachedClientBenchmark
 	taskset -c 1 "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/MemcachedClientBenchmark" $(BENCH_FLAGS)
 
+# redis-server on CPU 0 (the benchmark pins it), our client and redis-benchmark on CPU 1; SET and
+# GET, 1 KB values, without pipelining and pipelined 16 deep. BENCH_FLAGS as above (--help lists them).
+bench-redis:
+	bash scripts/install-deps.sh bench
+	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product RedisClientBenchmark
+	taskset -c 1 "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/RedisClientBenchmark" $(BENCH_FLAGS)
+
 # HTTP: wrk against `msm serve` (release build) in every session mode, and nginx in front of two,
 # on memcached and on Redis nodes.
 bench-http:
@@ -46,7 +54,7 @@ bench-http:
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product msm
 	python3 Benchmarks/http/run.py --msm "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/msm" $(HTTP_BENCH_FLAGS)
 
-bench: bench-client bench-http
+bench: bench-client bench-redis bench-http
 
 clean:
 	$(SWIFT) package clean

@@ -212,5 +212,17 @@ let package = Package(
             path: "Benchmarks/MemcachedClientBenchmark",
             swiftSettings: strictSwift6
         ),
+        .executableTarget(
+            name: "RedisClientBenchmark",
+            dependencies: [
+                "BenchmarkSupport",
+                "RedisClient",
+                "ServerTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/RedisClientBenchmark",
+            swiftSettings: strictSwift6
+        ),
     ]
 )

@@ -6,7 +6,8 @@
 #   test  = memcached, redis-server, nginx, openssl   (integration tests start their own instances;
 #           openssl makes the certificates of the Redis TLS tests)
 #   demo  = memcached, redis-server, nginx   (`msm demo --store redis` runs Redis nodes)
-#   bench = memcached, redis-server, memcaslap (libmemcached-tools), wrk, nginx
+#   bench = memcached, memcaslap (libmemcached-tools), wrk, nginx,
+#           redis-server, redis-benchmark (redis-tools)
 #
 # Idempotent: installs only what is missing, via apt-get (with sudo when not root).
 # Note: on Debian, installing nginx/redis-server also starts their system services (ports 80
@@ -25,6 +26,7 @@ declare -A package_of=(
     [memcaslap]=libmemcached-tools
     [nginx]=nginx
     [redis-server]=redis-server
+    [redis-benchmark]=redis-tools
     [wrk]=wrk
     [openssl]=openssl
 )
@@ -34,8 +36,8 @@ for group in "${groups[@]}"; do
     case "$group" in
         test)  commands+=(memcached redis-server nginx openssl) ;;
         demo)  commands+=(memcached redis-server nginx) ;;
-        bench) commands+=(memcached redis-server memcaslap wrk nginx) ;;
-        all)   commands+=(memcached redis-server nginx openssl memcaslap wrk) ;;
+        bench) commands+=(memcached memcaslap wrk nginx redis-server redis-benchmark) ;;
+        all)   commands+=(memcached redis-server nginx openssl memcaslap wrk redis-benchmark) ;;
         -h|--help)
             awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
             exit 0
