@@ -151,9 +151,11 @@ public func run(_ executable: String, _ arguments: [String], pinnedTo cpu: Int?)
     return try run(try taskset(), ["-c", "\(cpu)", executable] + arguments)
 }
 
-/// Moves a running process onto one CPU.
+/// Moves a running process, every one of its threads, onto one CPU. Without `-a` taskset moves
+/// only the main thread, and servers that start their worker threads first (memcached's
+/// `mc-worker`, redis-server's `bio_*`) would keep them on the CPU they inherited from us.
 public func pin(pid: Int32, toCPU cpu: Int) throws {
-    try run(try taskset(), ["-p", "-c", "\(cpu)", "\(pid)"])
+    try run(try taskset(), ["-a", "-p", "-c", "\(cpu)", "\(pid)"])
 }
 
 private func taskset() throws -> String {
