@@ -86,6 +86,7 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
 }
 
 extension MemcachedError: PipelineFailure {
+    @usableFromInline
     package static func pipeline(_ kind: PipelineFailureKind, _ message: String) -> MemcachedError {
         switch kind {
         case .clientShutdown: return MemcachedError(.clientShutdown, message)
@@ -95,6 +96,7 @@ extension MemcachedError: PipelineFailure {
         }
     }
 
+    @usableFromInline
     package static func backingOff(consecutiveFailures: Int, lastError: MemcachedError, retryIn: Duration, node: String) -> MemcachedError {
         MemcachedError(
             .nodeUnavailable,
@@ -103,6 +105,7 @@ extension MemcachedError: PipelineFailure {
         )
     }
 
+    @usableFromInline
     package static func connectFailed(_ error: any Error, node: String) -> MemcachedError {
         MemcachedError(.connectFailed, "cannot connect: \(error)", node: node)
     }

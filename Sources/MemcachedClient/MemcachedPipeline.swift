@@ -56,13 +56,26 @@ enum MemcachedPipeline: PipelineProtocol {
     }
 }
 
+/// The channel handler of a memcached connection: all its logic is the shared
+/// ``PipelinedChannelHandlerCore``, specialized here for the meta protocol.
+final class MemcachedChannelHandler: PipelinedChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let core: PipelinedChannelHandlerCore<MemcachedPipeline, MemcachedResponseDecoder>
+
+    init(core: PipelinedChannelHandlerCore<MemcachedPipeline, MemcachedResponseDecoder>) {
+        self.core = core
+    }
+}
+
 /// One TCP connection to one memcached node, carrying many pipelined requests at once.
-typealias MemcachedConnection = PipelinedChannel<MemcachedPipeline>
+typealias MemcachedConnection = PipelinedChannel<MemcachedChannelHandler>
 
 /// The state machine of one memcached connection (named for the unit tests that drive it).
 typealias MemcachedConnectionStateMachine<Waiter> = PipelineStateMachine<MemcachedPipeline, Waiter>
 
-extension PipelinedChannel where Protocol == MemcachedPipeline {
+extension PipelinedChannel where Handler == MemcachedChannelHandler {
     /// Opens a connection, failing with ``MemcachedError/Code/connectFailed`` within `connectTimeout`.
     static func connect(
         to node: MemcachedNode,

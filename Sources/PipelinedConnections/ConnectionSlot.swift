@@ -8,8 +8,10 @@ import Synchronization
 /// protocols it serves answer pipelined requests in order. Both protocol clients use it; what
 /// differs between them (how to connect, their error type, their log lines and metrics) comes in
 /// through the initializer.
+@usableFromInline
 package final class ConnectionSlot<Connection: PipelinedConnection, Failure: PipelineFailure>: Sendable {
     /// What happened, for the client's logs and metrics.
+    @usableFromInline
     package enum Event: Sendable {
         /// A connection opened; `afterFailures` > 0 means the node is reachable again.
         case connected(afterFailures: Int)
@@ -17,7 +19,8 @@ package final class ConnectionSlot<Connection: PipelinedConnection, Failure: Pip
         case connectFailed(Failure, retryIn: Duration)
     }
 
-    private enum State {
+    @usableFromInline
+    enum State {
         case idle(consecutiveFailures: Int)
         case connecting(EventLoopFuture<Connection>)
         case connected(Connection)
@@ -32,7 +35,7 @@ package final class ConnectionSlot<Connection: PipelinedConnection, Failure: Pip
         case fail(Failure)
     }
 
-    private let state = Mutex<State>(.idle(consecutiveFailures: 0))
+    @usableFromInline let state = Mutex<State>(.idle(consecutiveFailures: 0))
     private let nodeDescription: String
     private let eventLoop: any EventLoop
     private let backoff: ReconnectBackoff
@@ -58,7 +61,8 @@ package final class ConnectionSlot<Connection: PipelinedConnection, Failure: Pip
         self.onEvent = onEvent
     }
 
-    /// The connection if it is up right now; never connects.
+    /// The connection if it is up right now; never connects. Inlinable, as the per-request path.
+    @inlinable
     package func liveConnection() -> Connection? {
         state.withLock { state in
             if case .connected(let connection) = state, connection.isActive { return connection }
@@ -67,6 +71,7 @@ package final class ConnectionSlot<Connection: PipelinedConnection, Failure: Pip
     }
 
     /// True while a connect is under way or failed recently: a request sent here would wait or fail.
+    @inlinable
     package var isRecovering: Bool {
         state.withLock { state in
             switch state {
@@ -77,6 +82,7 @@ package final class ConnectionSlot<Connection: PipelinedConnection, Failure: Pip
     }
 
     /// A live connection, opening one if needed.
+    @usableFromInline
     package func connection() async throws(Failure) -> Connection {
         switch nextStep() {
         case .use(let connection):

@@ -4,9 +4,10 @@ import Synchronization
 ///
 /// A slot still reconnecting is skipped while a sibling is live, so one dropped connection does
 /// not fail requests that another connection could carry.
+@usableFromInline
 package final class ConnectionSlots<Connection: PipelinedConnection, Failure: PipelineFailure>: Sendable {
-    package let slots: [ConnectionSlot<Connection, Failure>]
-    private let next = Atomic<Int>(0)
+    @usableFromInline package let slots: [ConnectionSlot<Connection, Failure>]
+    @usableFromInline let next = Atomic<Int>(0)
 
     /// - Precondition: `slots` is not empty (the client configurations validate `connectionsPerNode >= 1`).
     package init(_ slots: [ConnectionSlot<Connection, Failure>]) {
@@ -14,7 +15,8 @@ package final class ConnectionSlots<Connection: PipelinedConnection, Failure: Pi
         self.slots = slots
     }
 
-    /// The next connection in turn, opening it if needed.
+    /// The next connection in turn, opening it if needed. Inlinable, as the per-request path.
+    @inlinable
     package func connection() async throws(Failure) -> Connection {
         let slot = slots[next.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count]
         if let connection = slot.liveConnection() { return connection }

@@ -6,6 +6,7 @@ import NIOCore
 /// memcached and Redis both answer a connection's requests strictly in order, so everything else
 /// (the FIFO, the one timer per connection, graceful drain, coalesced writes) is the same code:
 /// ``PipelineStateMachine``, ``PipelinedChannelHandler`` and ``PipelinedChannel``.
+@usableFromInline
 package protocol PipelineProtocol: SendableMetatype {
     associatedtype Request: Sendable
     associatedtype Reply: Sendable
@@ -33,10 +34,12 @@ package protocol PipelineProtocol: SendableMetatype {
 }
 
 extension PipelineProtocol {
+    @inlinable
     package static func isOutOfBand(_ reply: Reply) -> Bool { false }
 }
 
 /// What one reply means.
+@usableFromInline
 package enum PipelineReplyDisposition<Failure> {
     /// Hand it to the waiter.
     case deliver

@@ -7,31 +7,47 @@ import NIOCore
 /// paired with the head; the protocol's ``PipelineProtocol/disposition(of:expected:)`` checks the
 /// pairing and classifies failures. Generic over the waiter so unit tests drive it with plain
 /// values (the postgres-nio shape: the handler executes actions, this type decides them).
+///
+/// `@inlinable` throughout so each client's module specializes it for its protocol: unspecialized,
+/// every call would look up generic metadata at run time.
+@usableFromInline
 package struct PipelineStateMachine<Protocol: PipelineProtocol, Waiter> {
-    package typealias Failure = Protocol.Failure
+    @usableFromInline package typealias Failure = Protocol.Failure
 
-    private struct PendingRequest {
-        var waiter: Waiter
-        var expectation: Protocol.Expectation
-        var deadline: NIODeadline
+    @usableFromInline
+    struct PendingRequest {
+        @usableFromInline var waiter: Waiter
+        @usableFromInline var expectation: Protocol.Expectation
+        @usableFromInline var deadline: NIODeadline
+
+        @inlinable
+        init(waiter: Waiter, expectation: Protocol.Expectation, deadline: NIODeadline) {
+            self.waiter = waiter
+            self.expectation = expectation
+            self.deadline = deadline
+        }
     }
 
-    private enum State {
+    @usableFromInline
+    enum State {
         case active
         /// Shutting down gracefully: no new requests, close when the last reply arrives.
         case draining
         case closed(Failure)
     }
 
-    private var state: State = .active
-    private var pending: Deque<PendingRequest> = []
-    private var sequence: UInt32 = 0
+    @usableFromInline var state: State = .active
+    @usableFromInline var pending: Deque<PendingRequest> = []
+    @usableFromInline var sequence: UInt32 = 0
 
+    @inlinable
     package init() {}
 
+    @inlinable
     package var pendingCount: Int { pending.count }
 
     /// Why the connection closed, once it has.
+    @inlinable
     package var closedError: Failure? {
         if case .closed(let error) = state { return error }
         return nil
@@ -39,6 +55,7 @@ package struct PipelineStateMachine<Protocol: PipelineProtocol, Waiter> {
 
     // MARK: Requests
 
+    @usableFromInline
     package enum EnqueueAction {
         /// Encode and send the request with this sequence number.
         case write(sequence: UInt32)
@@ -46,6 +63,7 @@ package struct PipelineStateMachine<Protocol: PipelineProtocol, Waiter> {
         case fail(Waiter, Failure)
     }
 
+    @inlinable
     package mutating func enqueue(_ waiter: Waiter, request: Protocol.Request, deadline: NIODeadline) -> EnqueueAction {
         switch state {
         case .active:
@@ -62,6 +80,7 @@ package struct PipelineStateMachine<Protocol: PipelineProtocol, Waiter> {
 
     // MARK: Replies
 
+    @usableFromInline
     package enum ReceiveAction {
         /// Out-of-band data: nothing to do.
         case none
@@ -76,6 +95,7 @@ package struct PipelineStateMachine<Protocol: PipelineProtocol, Waiter> {
         case succeedAndClose(Waiter, Protocol.Reply)
     }
 
+    @inlinable
     package mutating func receive(_ reply: Protocol.Reply) -> ReceiveAction {
         if Protocol.isOutOfBand(reply) { return .none }
         let draining: Bool
@@ -100,6 +120,7 @@ package struct PipelineStateMachine<Protocol: PipelineProtocol, Waiter> {
 
     // MARK: Timeouts
 
+    @usableFromInline
     package enum TimeoutAction {
         /// Nothing is pending: no timer needed.
         case none
@@ -111,6 +132,7 @@ package struct PipelineStateMachine<Protocol: PipelineProtocol, Waiter> {
 
     /// Called when the connection's single timer fires. Only the head can be the first to expire,
     /// so one timer per connection suffices however many requests are in flight.
+    @inlinable
     package mutating func checkTimeouts(now: NIODeadline, timeout: TimeAmount) -> TimeoutAction {
         guard let head = pending.first else { return .none }
         guard head.deadline <= now else { return .rearm(head.deadline) }
@@ -119,11 +141,13 @@ package struct PipelineStateMachine<Protocol: PipelineProtocol, Waiter> {
     }
 
     /// Deadline the timer should be armed for after an enqueue, if it is not armed yet.
+    @inlinable
     package var earliestDeadline: NIODeadline? { pending.first?.deadline }
 
     // MARK: Closing
 
     /// Starts a graceful shutdown; returns true when nothing is pending and the channel can close now.
+    @inlinable
     package mutating func drain() -> Bool {
         guard case .active = state else { return pending.isEmpty }
         state = .draining
@@ -131,6 +155,7 @@ package struct PipelineStateMachine<Protocol: PipelineProtocol, Waiter> {
     }
 
     /// The channel closed or failed: every waiter fails with `error`.
+    @inlinable
     package mutating func close(_ error: Failure) -> [Waiter] {
         switch state {
         case .closed: return []
@@ -144,7 +169,8 @@ package struct PipelineStateMachine<Protocol: PipelineProtocol, Waiter> {
 
     /// Fails `head` with `error` and everyone else, including requests that still reach the
     /// closed connection, with "reset after an earlier failure": they were not at fault.
-    private mutating func closeAll(_ error: Failure, head: Waiter? = nil) -> ReceiveAction {
+    @inlinable
+    mutating func closeAll(_ error: Failure, head: Waiter? = nil) -> ReceiveAction {
         guard let head else { return .close(close(error), error, head: nil) }
         let followers = Failure.pipeline(.connectionClosed, "connection reset after an earlier failure: \(error.message)")
         return .close(close(followers), followers, head: (head, error))

@@ -1,31 +1,34 @@
 import NIOCore
 import NIOPosix
 
-/// One TCP connection to one node, carrying many pipelined requests at once.
-package final class PipelinedChannel<Protocol: PipelineProtocol>: PipelinedConnection {
-    package let channel: any Channel
-    private let handler: NIOLoopBound<PipelinedChannelHandler<Protocol>>
-    private let usability: ConnectionUsability
+/// One TCP connection to one node, carrying many pipelined requests at once, through the
+/// client's `Handler` (see ``PipelinedChannelHandler`` for why that is the client's own type).
+@usableFromInline
+package final class PipelinedChannel<Handler: PipelinedChannelHandler>: PipelinedConnection {
+    @usableFromInline package typealias Pipeline = Handler.Pipeline
+    @usableFromInline package let channel: any Channel
+    @usableFromInline let handler: NIOLoopBound<PipelinedChannelHandlerCore<Pipeline, Handler.Decoder>>
+    @usableFromInline let usability: ConnectionUsability
 
-    private init(channel: any Channel, handler: NIOLoopBound<PipelinedChannelHandler<Protocol>>, usability: ConnectionUsability) {
+    private init(channel: any Channel, handler: NIOLoopBound<PipelinedChannelHandlerCore<Pipeline, Handler.Decoder>>, usability: ConnectionUsability) {
         self.channel = channel
         self.handler = handler
         self.usability = usability
     }
 
-    /// Opens a connection with `decoder` in front of the handler, failing with the protocol's
+    /// Opens a connection whose handler decodes replies with `decoder`, failing with the protocol's
     /// `connectFailed` error within `connectTimeout`. `configureTransport` adds handlers that sit
-    /// below the protocol (TLS) before the decoder is added.
-    package static func connect<Decoder: NIOSingleStepByteToMessageDecoder & Sendable>(
+    /// below the protocol (TLS) before the client's handler.
+    package static func connect(
         host: String,
         port: Int,
         nodeDescription: String,
         eventLoop: any EventLoop,
         connectTimeout: Duration,
         operationTimeout: Duration,
-        decoder: Decoder,
+        decoder: Handler.Decoder,
         configureTransport: (@Sendable (any Channel) throws -> Void)? = nil
-    ) async throws(Protocol.Failure) -> PipelinedChannel where Decoder.InboundOut == Protocol.Reply {
+    ) async throws(Pipeline.Failure) -> PipelinedChannel where Handler.Decoder: Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -36,26 +39,29 @@ package final class PipelinedChannel<Protocol: PipelineProtocol>: PipelinedConne
             let (channel, handler) = try await bootstrap.connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try configureTransport?(channel)
-                    let handler = PipelinedChannelHandler<Protocol>(operationTimeout: operationTimeout, nodeDescription: nodeDescription, usability: usability)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                    return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                    let core = PipelinedChannelHandlerCore<Pipeline, Handler.Decoder>(
+                        operationTimeout: operationTimeout, nodeDescription: nodeDescription, decoder: decoder, usability: usability
+                    )
+                    try channel.pipeline.syncOperations.addHandler(Handler(core: core))
+                    return (channel, NIOLoopBound(core, eventLoop: channel.eventLoop))
                 }
             }
             return PipelinedChannel(channel: channel, handler: handler, usability: usability)
         } catch {
-            throw Protocol.Failure.connectFailed(error, node: nodeDescription)
+            throw Pipeline.Failure.connectFailed(error, node: nodeDescription)
         }
     }
 
     /// Open and not closing: a connection whose handler decided to close is never handed out again,
     /// even while its channel is still shutting down.
+    @inlinable
     package var isActive: Bool { usability.isUsable && channel.isActive }
 
-    package var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+    @usableFromInline package var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
 
     /// Sends `request` and waits for its reply; never longer than the operation timeout.
-    package func execute(_ request: Protocol.Request) async -> Result<Protocol.Reply, Protocol.Failure> {
+    @inlinable
+    package func execute(_ request: Pipeline.Request) async -> Result<Pipeline.Reply, Pipeline.Failure> {
         let eventLoop = channel.eventLoop
         let handler = self.handler
         return await withCheckedContinuation { continuation in
@@ -68,14 +74,14 @@ package final class PipelinedChannel<Protocol: PipelineProtocol>: PipelinedConne
     }
 
     /// Closes once every pending reply has arrived.
-    package func drain() async {
+    @usableFromInline package func drain() async {
         let handler = self.handler
         channel.eventLoop.execute { handler.value.drain() }
         try? await channel.closeFuture.get()
     }
 
     /// Closes now, failing whatever is pending.
-    package func close() async {
+    @usableFromInline package func close() async {
         try? await channel.close()
     }
 }

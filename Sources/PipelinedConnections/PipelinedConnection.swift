@@ -2,6 +2,7 @@ import NIOCore
 
 /// A connection that carries many requests at once and answers them in order, as memcached's
 /// and Redis' are: the shape ``ConnectionSlot`` manages.
+@usableFromInline
 package protocol PipelinedConnection: AnyObject, Sendable {
     /// Whether the channel is still open.
     var isActive: Bool { get }
@@ -15,6 +16,7 @@ package protocol PipelinedConnection: AnyObject, Sendable {
 
 /// The failures the shared connection machinery raises itself, made in each protocol client's
 /// own error type so users see one typed error per client.
+@usableFromInline
 package protocol PipelineFailure: Error, Sendable {
     /// The node the request went to; filled in by the connection that knows it.
     var node: String? { get set }
@@ -30,6 +32,7 @@ package protocol PipelineFailure: Error, Sendable {
 }
 
 /// The kinds of ``PipelineFailure`` the shared machinery raises.
+@usableFromInline
 package enum PipelineFailureKind: Sendable {
     /// The client or connection is shutting down.
     case clientShutdown

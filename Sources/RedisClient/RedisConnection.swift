@@ -43,13 +43,26 @@ enum RedisPipeline: PipelineProtocol {
     }
 }
 
+/// The channel handler of a Redis connection: all its logic is the shared
+/// ``PipelinedChannelHandlerCore``, specialized here for RESP.
+final class RedisChannelHandler: PipelinedChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let core: PipelinedChannelHandlerCore<RedisPipeline, RESPDecoder>
+
+    init(core: PipelinedChannelHandlerCore<RedisPipeline, RESPDecoder>) {
+        self.core = core
+    }
+}
+
 /// One TCP connection to one Redis node, carrying many pipelined commands at once.
-typealias RedisConnection = PipelinedChannel<RedisPipeline>
+typealias RedisConnection = PipelinedChannel<RedisChannelHandler>
 
 /// The state machine of one Redis connection (named for the unit tests that drive it).
 typealias RedisConnectionStateMachine<Waiter> = PipelineStateMachine<RedisPipeline, Waiter>
 
-extension PipelinedChannel where Protocol == RedisPipeline {
+extension PipelinedChannel where Handler == RedisChannelHandler {
     /// Opens a connection (encrypted with `tls` for `rediss://` nodes) and runs the handshake the
     /// node's URL asks for (`AUTH`, `SELECT`), so every command on it runs as the configured user
     /// in the configured database. A TLS handshake failure surfaces here, as a connect failure.

@@ -128,6 +128,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
 }
 
 extension RedisError: PipelineFailure {
+    @usableFromInline
     package static func pipeline(_ kind: PipelineFailureKind, _ message: String) -> RedisError {
         switch kind {
         case .clientShutdown: return RedisError(.clientShutdown, message)
@@ -137,6 +138,7 @@ extension RedisError: PipelineFailure {
         }
     }
 
+    @usableFromInline
     package static func backingOff(consecutiveFailures: Int, lastError: RedisError, retryIn: Duration, node: String) -> RedisError {
         RedisError(
             .nodeUnavailable,
@@ -145,6 +147,7 @@ extension RedisError: PipelineFailure {
         )
     }
 
+    @usableFromInline
     package static func connectFailed(_ error: any Error, node: String) -> RedisError {
         RedisError(.connectFailed, "cannot connect: \(error)", node: node)
     }
