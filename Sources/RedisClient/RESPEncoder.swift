@@ -36,7 +36,7 @@ public struct RESPArgument: Sendable, Hashable {
         switch storage {
         case .string(let string): return string.utf8.count
         case .bytes(let bytes): return bytes.readableBytes
-        case .integer(let integer): return String(integer).utf8.count
+        case .integer(let integer): return RESPEncoder.decimalLength(integer)
         }
     }
 }
@@ -136,9 +136,8 @@ enum RESPEncoder {
                 writeHeader(UInt8(ascii: "$"), bytes.readableBytes, into: &buffer)
                 buffer.writeImmutableBuffer(bytes)
             case .integer(let integer):
-                let digits = String(integer)
-                writeHeader(UInt8(ascii: "$"), digits.utf8.count, into: &buffer)
-                buffer.writeString(digits)
+                writeHeader(UInt8(ascii: "$"), decimalLength(integer), into: &buffer)
+                writeDecimal(integer, into: &buffer)
             }
             buffer.writeStaticString("\r\n")
         }
@@ -146,8 +145,36 @@ enum RESPEncoder {
 
     private static func writeHeader(_ type: UInt8, _ count: Int, into buffer: inout ByteBuffer) {
         buffer.writeInteger(type)
-        buffer.writeString(String(count))
+        writeDecimal(Int64(count), into: &buffer)
         buffer.writeStaticString("\r\n")
+    }
+
+    /// Writes `value` in decimal straight into the buffer: every command has a few of these
+    /// (headers, lengths), and going through `String` cost a conversion each.
+    private static func writeDecimal(_ value: Int64, into buffer: inout ByteBuffer) {
+        let length = decimalLength(value)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { bytes in
+            var magnitude = value.magnitude
+            var index = length
+            repeat {
+                index -= 1
+                bytes[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 { bytes[0] = UInt8(ascii: "-") }
+            return length
+        }
+    }
+
+    /// How many bytes `value` takes in decimal, sign included (20 for `Int64.min`).
+    static func decimalLength(_ value: Int64) -> Int {
+        var magnitude = value.magnitude
+        var length = value < 0 ? 2 : 1
+        while magnitude >= 10 {
+            magnitude /= 10
+            length += 1
+        }
+        return length
     }
 }
 
