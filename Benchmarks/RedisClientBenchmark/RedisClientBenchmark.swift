@@ -1,6 +1,7 @@
 import BenchmarkSupport
 import Foundation
 import NIOCore
+import NIOPosix
 import RedisClient
 import ServerTestSupport
 
@@ -26,7 +27,7 @@ struct RedisClientBenchmark {
         print("""
             workload: \(options.valueSize)-byte values, \(options.commands.map(\.rawValue).joined(separator: " and ")) measured separately, \
             \(options.keyCount) random keys (key:__rand_int__, prefilled), \(options.seconds) s per run of ours, \
-            our client on \(options.connectionsPerNode) connection(s); redis-server \(version) on \(server.endpoint), \(cpuNote); \
+            our client on \(options.connectionsPerNode) connection(s) with its tasks on \(options.onEventLoops ? "the connections' event loops" : "the global executor"); redis-server \(version) on \(server.endpoint), \(cpuNote); \
             redis-benchmark -n \(sizing)
             """)
 
@@ -134,7 +135,9 @@ struct RedisClientBenchmark {
         let node = try client.node(id: nil)
         for _ in 0..<options.connectionsPerNode { try await node.ping() }  // open every connection first
 
-        let result = try await runTimedWorkers(concurrency: concurrency, seconds: options.seconds) { worker, deadline in
+        let executors: [any TaskExecutor] = options.onEventLoops
+            ? MultiThreadedEventLoopGroup.singleton.makeIterator().map { EventLoopTaskExecutor($0) } : []
+        let result = try await runTimedWorkers(concurrency: concurrency, seconds: options.seconds, executors: executors) { worker, deadline in
             var random = SplitMix64(seed: UInt64(worker) &* 0x9E37_79B9 &+ 1)
             var latencies: [UInt32] = []
             latencies.reserveCapacity(1 << 16)
@@ -248,13 +251,16 @@ struct BenchmarkOptions {
     var serverCPU: Int? = 0
     var clientCPU: Int? = 1
     var runRedisBenchmark = true
+    var onEventLoops = false
 
     static let usage = """
         usage: RedisClientBenchmark [--seconds N] [--concurrency 1,16,64] [--pipeline 1,16] [--tests set,get]
                                     [--value-size BYTES] [--keys N] [--connections-per-node N]
-                                    [--requests N] [--no-pinning] [--no-redis-benchmark]
+                                    [--requests N] [--on-event-loops] [--no-pinning] [--no-redis-benchmark]
         --pipeline lists the depths to run; 1 is no pipelining. --requests fixes redis-benchmark's -n
-        instead of sizing it from a calibration run to last about --seconds.
+        instead of sizing it from a calibration run to last about --seconds. --on-event-loops runs our
+        tasks on NIO's event loops (a task executor preference) instead of the global executor, as
+        NIO-native callers would: each request then stays on its connection's thread, no hops.
         Pinning: redis-server runs on CPU 0, redis-benchmark on CPU 1; run this binary itself under
         `taskset -c 1` (as `make bench-redis` does) so both clients get the same core.
         """
@@ -279,6 +285,7 @@ struct BenchmarkOptions {
             case "--requests": requests = try arguments.number(argument)
             case "--no-pinning": serverCPU = nil; clientCPU = nil
             case "--no-redis-benchmark": runRedisBenchmark = false
+            case "--on-event-loops": onEventLoops = true
             case "-h", "--help": arguments.printUsageAndExit()
             default: throw arguments.unknown(argument)
             }

@@ -37,7 +37,8 @@ package final class ConnectionSlot<Connection: PipelinedConnection, Failure: Pip
 
     @usableFromInline let state = Mutex<State>(.idle(consecutiveFailures: 0))
     private let nodeDescription: String
-    private let eventLoop: any EventLoop
+    /// The loop the connection lives on.
+    @usableFromInline package let eventLoop: any EventLoop
     private let backoff: ReconnectBackoff
     private let connector: @Sendable (any EventLoop) async throws(Failure) -> Connection
     private let onEvent: @Sendable (Event) -> Void

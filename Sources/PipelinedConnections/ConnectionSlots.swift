@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// A node's small fixed set of connections, used round-robin.
@@ -16,8 +17,15 @@ package final class ConnectionSlots<Connection: PipelinedConnection, Failure: Pi
     }
 
     /// The next connection in turn, opening it if needed. Inlinable, as the per-request path.
+    ///
+    /// A caller already running on one of the connections' event loops (a task that prefers that
+    /// loop as its executor, or code on the loop) keeps to that connection: its request is written
+    /// and its reply delivered without any thread hop.
     @inlinable
     package func connection() async throws(Failure) -> Connection {
+        for slot in slots where slot.eventLoop.inEventLoop {
+            if let connection = slot.liveConnection() { return connection }
+        }
         let slot = slots[next.wrappingAdd(1, ordering: .relaxed).oldValue % slots.count]
         if let connection = slot.liveConnection() { return connection }
         if slot.isRecovering, let sibling = slots.lazy.compactMap({ $0.liveConnection() }).first {
