@@ -188,6 +188,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strictSwift6

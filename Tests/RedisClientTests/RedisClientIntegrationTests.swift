@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import ServerTestSupport
 import ServiceLifecycle
 import Testing
@@ -172,6 +173,44 @@ import Testing
             let stats = try await server.info("stats")
             // Two connections (plus the probes of the test harness) carried all of it.
             #expect(Int(stats["total_connections_received"] ?? "") ?? 0 <= 10)
+        }
+    }
+
+    @Test func aTaskOnAConnectionsEventLoopKeepsToThatConnection() async throws {
+        try await withRedisServer { server in
+            let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+            var configuration = RedisClientConfiguration()
+            configuration.connectionsPerNode = 2
+            let client = try RedisClient(
+                nodeList: try RedisNodeList(parsing: "r1:redis://\(server.endpoint)"),
+                configuration: configuration,
+                eventLoopGroup: loops
+            )
+            let node = try client.node(id: "r1")
+            // CLIENT ID names the connection a command went over.
+            @Sendable func connectionIDs(_ count: Int) async throws -> Set<Int64> {
+                var ids: Set<Int64> = []
+                for _ in 0..<count {
+                    guard case .integer(let id) = try await node.send(RESPCommand("CLIENT", "ID")) else {
+                        throw RedisError(.protocolError, "CLIENT ID answered no integer")
+                    }
+                    ids.insert(id)
+                }
+                return ids
+            }
+            // From the global executor: round-robin over both connections (which opens both).
+            let everyConnection = try await connectionIDs(10)
+            #expect(everyConnection.count == 2)
+            // From a task on a connection's event loop: that connection only, so no thread hop.
+            var seen: Set<Int64> = []
+            for loop in loops.makeIterator() {
+                let ids = try await withTaskExecutorPreference(LoopExecutor(loop)) { try await connectionIDs(10) }
+                #expect(ids.count == 1)
+                seen.formUnion(ids)
+            }
+            #expect(seen == everyConnection)
+            await client.shutdown()
+            try await loops.shutdownGracefully()
         }
     }
 
@@ -359,6 +398,17 @@ import Testing
             #expect(results.allSatisfy { $0 == nil || $0?.code == .clientShutdown })
             let after = await #expect(throws: RedisError.self) { try await node.get("k") }
             #expect(after?.code == .clientShutdown)
+        }
+    }
+
+    /// Runs tasks on one event loop, as a NIO-native caller's would.
+    private final class LoopExecutor: TaskExecutor {
+        let loop: any EventLoop
+        init(_ loop: any EventLoop) { self.loop = loop }
+        func enqueue(_ job: consuming ExecutorJob) {
+            let job = UnownedJob(job)
+            let executor = asUnownedTaskExecutor()
+            loop.execute { job.runSynchronously(on: executor) }
         }
     }
 }
