@@ -11,7 +11,6 @@ import Synchronization
 @usableFromInline
 package final class ConnectionSlot<Connection: PipelinedConnection, Failure: PipelineFailure>: Sendable {
     /// What happened, for the client's logs and metrics.
-    @usableFromInline
     package enum Event: Sendable {
         /// A connection opened; `afterFailures` > 0 means the node is reachable again.
         case connected(afterFailures: Int)

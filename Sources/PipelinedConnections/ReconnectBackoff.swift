@@ -1,5 +1,4 @@
 /// Exponential reconnect delays: `initial`, doubled after each further failure, capped at `maximum`.
-@usableFromInline
 package struct ReconnectBackoff: Sendable, Hashable {
     package var initial: Duration
     package var maximum: Duration
