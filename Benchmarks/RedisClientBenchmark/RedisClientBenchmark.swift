@@ -71,8 +71,8 @@ struct RedisClientBenchmark {
         )
         print("""
             no pipelining: ours runs N tasks, each awaiting one command at a time; redis-benchmark -c N -P 1.
-            pipeline P: ours runs N tasks, each issuing P commands at once (a task group) and awaiting all; redis-benchmark -c N -P P.
-            Latencies: ours per command, from its issue (pipelined: from its batch's issue) to its reply; redis-benchmark
+            pipeline P: ours runs N tasks, each sending P commands as one batch (RedisNodeClient.pipeline) and awaiting all; redis-benchmark -c N -P P.
+            Latencies: ours per command, from its issue (pipelined: from its batch's issue to the batch's last reply); redis-benchmark
             records, for every command of a batch, the time from the batch's write to its first reply (HDR histogram, 1 µs).
             Ours multiplexes all N tasks over its connections; redis-benchmark opens N connections.
             """)
@@ -152,21 +152,21 @@ struct RedisClientBenchmark {
                     latencies.append(microseconds(since: started))
                 }
             } else {
+                var batch: [RESPCommand] = []
+                batch.reserveCapacity(depth)
                 while NIODeadline.now() < deadline {
-                    let started = NIODeadline.now()
-                    try await withThrowingTaskGroup(of: UInt32.self) { group in
-                        for _ in 0..<depth {
-                            let key = keys[Int(random.next() % UInt64(keys.count))]
-                            group.addTask {
-                                switch command {
-                                case .set: try await node.set(key, value: value)
-                                case .get: _ = try await node.get(key)
-                                }
-                                return microseconds(since: started)
-                            }
+                    batch.removeAll(keepingCapacity: true)
+                    for _ in 0..<depth {
+                        let key = keys[Int(random.next() % UInt64(keys.count))]
+                        switch command {
+                        case .set: batch.append(try .set(key, value))
+                        case .get: batch.append(try .get(key))
                         }
-                        for try await latency in group { latencies.append(latency) }
                     }
+                    let started = NIODeadline.now()
+                    for reply in try await node.pipeline(batch) { _ = try reply.get() }
+                    let latency = microseconds(since: started)
+                    for _ in 0..<depth { latencies.append(latency) }
                 }
             }
             return latencies

@@ -66,10 +66,32 @@ package final class PipelinedChannel<Handler: PipelinedChannelHandler>: Pipeline
         let handler = self.handler
         return await withCheckedContinuation { continuation in
             if eventLoop.inEventLoop {
-                handler.value.send(request, waiter: continuation)
+                handler.value.send(request, waiter: .single(continuation))
             } else {
-                eventLoop.execute { handler.value.send(request, waiter: continuation) }
+                eventLoop.execute { handler.value.send(request, waiter: .single(continuation)) }
             }
+        }
+    }
+
+    /// Sends every request in one hop onto the event loop and waits for all their replies, which
+    /// come back in request order; each is bounded by the operation timeout.
+    @inlinable
+    package func execute(batch requests: [Pipeline.Request]) async -> [Result<Pipeline.Reply, Pipeline.Failure>] {
+        guard !requests.isEmpty else { return [] }
+        let eventLoop = channel.eventLoop
+        let handler = self.handler
+        return await withCheckedContinuation { continuation in
+            @Sendable func sendAll() {
+                let batch = PipelineBatch(
+                    count: requests.count,
+                    missing: Pipeline.Failure.pipeline(.protocolError, "no reply was recorded for this request"),
+                    continuation: continuation
+                )
+                for (index, request) in requests.enumerated() {
+                    handler.value.send(request, waiter: .batch(batch, index))
+                }
+            }
+            if eventLoop.inEventLoop { sendAll() } else { eventLoop.execute(sendAll) }
         }
     }
 

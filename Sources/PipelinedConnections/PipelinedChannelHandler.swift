@@ -59,7 +59,7 @@ extension PipelinedChannelHandler {
 @usableFromInline
 package final class PipelinedChannelHandlerCore<Protocol: PipelineProtocol, Decoder: NIOSingleStepByteToMessageDecoder>
 where Decoder.InboundOut == Protocol.Reply {
-    @usableFromInline package typealias Waiter = CheckedContinuation<Result<Protocol.Reply, Protocol.Failure>, Never>
+    @usableFromInline package typealias Waiter = PipelineWaiter<Protocol.Reply, Protocol.Failure>
 
     @usableFromInline var stateMachine = PipelineStateMachine<Protocol, Waiter>()
     @usableFromInline var context: ChannelHandlerContext?
@@ -85,7 +85,7 @@ where Decoder.InboundOut == Protocol.Reply {
     package func send(_ request: Protocol.Request, waiter: Waiter) {
         guard let context else {
             let error = stateMachine.closedError ?? .pipeline(.connectionClosed, "the connection is closed")
-            waiter.resume(returning: .failure(tagged(error)))
+            waiter.resume(.failure(tagged(error)))
             return
         }
         switch stateMachine.enqueue(waiter, request: request, deadline: .now() + operationTimeout) {
@@ -94,7 +94,7 @@ where Decoder.InboundOut == Protocol.Reply {
             scheduleFlush(context)
             armTimerIfNeeded(context)
         case .fail(let waiter, let error):
-            waiter.resume(returning: .failure(tagged(error)))
+            waiter.resume(.failure(tagged(error)))
         }
     }
 
@@ -194,17 +194,17 @@ where Decoder.InboundOut == Protocol.Reply {
         case .none:
             break
         case .succeed(let waiter, let reply):
-            waiter.resume(returning: .success(reply))
+            waiter.resume(.success(reply))
         case .fail(let waiter, let error):
-            waiter.resume(returning: .failure(tagged(error)))
+            waiter.resume(.failure(tagged(error)))
         case .close(let waiters, let error, let head):
             // Closed before any caller resumes, so none sends its next request onto this connection.
             retireAndClose(context)
-            if let (waiter, headError) = head { waiter.resume(returning: .failure(tagged(headError))) }
+            if let (waiter, headError) = head { waiter.resume(.failure(tagged(headError))) }
             fail(waiters, error)
         case .succeedAndClose(let waiter, let reply):
             retireAndClose(context)
-            waiter.resume(returning: .success(reply))
+            waiter.resume(.success(reply))
         }
     }
 
@@ -232,7 +232,7 @@ where Decoder.InboundOut == Protocol.Reply {
     @inlinable
     func fail(_ waiters: [Waiter], _ error: Protocol.Failure) {
         let error = tagged(error)
-        for waiter in waiters { waiter.resume(returning: .failure(error)) }
+        for waiter in waiters { waiter.resume(.failure(error)) }
     }
 
     @inlinable
@@ -257,4 +257,50 @@ package final class ConnectionUsability: Sendable {
 
     @inlinable
     package func retire() { usable.store(false, ordering: .releasing) }
+}
+
+/// Who waits for a reply: one caller, or one request of a caller's batch.
+@usableFromInline
+package enum PipelineWaiter<Reply: Sendable, Failure: Error> {
+    /// A caller awaiting this reply alone.
+    case single(CheckedContinuation<Result<Reply, Failure>, Never>)
+    /// The request at this position of a batch whose caller awaits every reply at once.
+    case batch(PipelineBatch<Reply, Failure>, Int)
+
+    @inlinable
+    func resume(_ result: Result<Reply, Failure>) {
+        switch self {
+        case .single(let continuation): continuation.resume(returning: result)
+        case .batch(let batch, let index): batch.complete(index, with: result)
+        }
+    }
+}
+
+/// The replies of one batch, gathered on the connection's event loop: its caller is resumed
+/// once, when the last one is in, so a batch costs one hop and one continuation however long it is.
+@usableFromInline
+package final class PipelineBatch<Reply: Sendable, Failure: Error> {
+    @usableFromInline var results: [Result<Reply, Failure>?]
+    @usableFromInline var remaining: Int
+    @usableFromInline let continuation: CheckedContinuation<[Result<Reply, Failure>], Never>
+    @usableFromInline let missing: Failure
+
+    /// - Parameter missing: what a position reports if it somehow got no reply (never expected:
+    ///   every waiter is resumed exactly once), so the caller is never left without an answer.
+    @inlinable
+    package init(count: Int, missing: Failure, continuation: CheckedContinuation<[Result<Reply, Failure>], Never>) {
+        self.results = Array(repeating: nil, count: count)
+        self.remaining = count
+        self.missing = missing
+        self.continuation = continuation
+    }
+
+    @inlinable
+    func complete(_ index: Int, with result: Result<Reply, Failure>) {
+        results[index] = result
+        remaining -= 1
+        if remaining == 0 {
+            continuation.resume(returning: results.map { $0 ?? .failure(missing) })
+        }
+    }
 }

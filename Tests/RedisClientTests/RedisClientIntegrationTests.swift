@@ -312,6 +312,57 @@ import Testing
         }
     }
 
+    @Test func aPipelinedBatchAnswersEveryCommandInOrderAndAnErrorReplyFailsOnlyItsOwn() async throws {
+        try await withRedisServer { server in
+            let client = try makeClient(server) { $0.connectionsPerNode = 1 }
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+            _ = try await node.send(RESPCommand("LPUSH", "a-list", "x"))
+            var batch: [RESPCommand] = []
+            for index in 0..<1000 {
+                batch.append(try .set("batch-\(index)", ByteBuffer(string: "value-\(index)")))
+                batch.append(try .get("batch-\(index)"))
+            }
+            batch.insert(try .get("a-list"), at: 500)  // WRONGTYPE in the middle
+            let replies = try await node.pipeline(batch)
+            #expect(replies.count == 2001)
+            let wrongType = replies[500]
+            guard case .failure(let error) = wrongType else { Issue.record("WRONGTYPE not reported"); return }
+            #expect(error.code == .wrongType)
+            var answered = replies
+            answered.remove(at: 500)
+            for index in 0..<1000 {
+                #expect((try? answered[2 * index].get()) == .simpleString("OK"))
+                #expect((try? answered[2 * index + 1].get()) == .bulkString(ByteBuffer(string: "value-\(index)")))
+            }
+            #expect(try await node.pipeline([]).isEmpty)
+            let refused = await #expect(throws: RedisError.self) { try await node.pipeline([.ping(), RESPCommand("MULTI")]) }
+            #expect(refused?.code == .invalidArgument)
+        }
+    }
+
+    @Test func aBatchInFlightWhenTheNodeDiesFailsEveryCommandPromptly() async throws {
+        try await withRedisServer { server in
+            let client = try makeClient(server) {
+                $0.operationTimeout = .seconds(20)
+                $0.connectionsPerNode = 1  // the batch goes onto the open connection, not a new one
+            }
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+            try await node.ping()
+            server.suspend()
+            let clock = ContinuousClock()
+            let start = clock.now
+            async let replies = node.pipeline((0..<100).map { _ in RESPCommand.ping() })
+            try await Task.sleep(for: .milliseconds(300))
+            await server.kill()
+            let results = try await replies
+            #expect(results.count == 100)
+            #expect(results.allSatisfy { if case .failure(let error) = $0 { return error.isNodeFailure } else { return false } })
+            #expect(clock.now - start < .seconds(10))
+        }
+    }
+
     @Test func commandsThatWouldDesynchronizeASharedConnectionAreRefusedBeforeSending() async throws {
         try await withRedisServer { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
