@@ -10,7 +10,7 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
         private enum Base: String, Sendable {
             case invalidKey, invalidValue, timeout, connectionClosed, connectFailed, nodeUnavailable
             case itemTooLarge, outOfMemory, serverError, clientError, protocolError, unknownNode
-            case clientShutdown
+            case clientShutdown, connectionReset
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -23,6 +23,9 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
         public static let timeout = Code(.timeout)
         /// The connection closed (the node died or restarted) before the reply arrived.
         public static let connectionClosed = Code(.connectionClosed)
+        /// The connection was reset because another request on it failed (the server broke the
+        /// protocol for that one); this request was not at fault and may be retried.
+        public static let connectionReset = Code(.connectionReset)
         /// A connection could not be opened (refused, unreachable or connect timeout).
         public static let connectFailed = Code(.connectFailed)
         /// The node failed recently and is in reconnect backoff; the request failed fast.
@@ -72,6 +75,7 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
     private var advice: String {
         switch code {
         case .invalidKey: return "Validate or hash user input before using it as a key."
+        case .connectionReset: return "Retry the request; the client opens a new connection."
         case .timeout, .connectionClosed, .connectFailed, .nodeUnavailable:
             return "Check that memcached runs and answers at that address; the client reconnects by itself."
         case .itemTooLarge: return "Store less data, or raise memcached's item size limit with -I."
@@ -90,6 +94,7 @@ extension MemcachedError: PipelineFailure {
     package static func pipeline(_ kind: PipelineFailureKind, _ message: String) -> MemcachedError {
         switch kind {
         case .clientShutdown: return MemcachedError(.clientShutdown, message)
+        case .connectionReset: return MemcachedError(.connectionReset, message)
         case .connectionClosed: return MemcachedError(.connectionClosed, message)
         case .protocolError: return MemcachedError(.protocolError, message)
         case .timeout: return MemcachedError(.timeout, message)

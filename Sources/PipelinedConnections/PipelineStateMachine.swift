@@ -172,7 +172,7 @@ package struct PipelineStateMachine<Protocol: PipelineProtocol, Waiter> {
     @inlinable
     mutating func closeAll(_ error: Failure, head: Waiter? = nil) -> ReceiveAction {
         guard let head else { return .close(close(error), error, head: nil) }
-        let followers = Failure.pipeline(.connectionClosed, "connection reset after an earlier failure: \(error.message)")
+        let followers = Failure.pipeline(.connectionReset, "connection reset after an earlier request's failure: \(error.message)")
         return .close(close(followers), followers, head: (head, error))
     }
 }

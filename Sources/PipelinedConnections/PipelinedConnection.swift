@@ -38,6 +38,9 @@ package enum PipelineFailureKind: Sendable {
     case clientShutdown
     /// The connection closed before the reply arrived.
     case connectionClosed
+    /// The connection was closed because another request on it failed; this one was not at
+    /// fault (it may not even have reached the server) and may be retried on a new connection.
+    case connectionReset
     /// The peer broke the protocol; nothing after it can be trusted.
     case protocolError
     /// No reply within the operation timeout.

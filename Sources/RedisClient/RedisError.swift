@@ -12,7 +12,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         private enum Base: String, Sendable {
             case invalidArgument, timeout, connectionClosed, connectFailed, nodeUnavailable
             case authenticationFailed, wrongType, loading, busy, readOnly, outOfMemory, scriptNotFound
-            case serverError, protocolError, unknownNode, clientShutdown
+            case serverError, protocolError, unknownNode, clientShutdown, connectionReset
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -25,6 +25,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let timeout = Code(.timeout)
         /// The connection closed (Redis died, restarted or dropped us) before the reply arrived.
         public static let connectionClosed = Code(.connectionClosed)
+        /// The connection was reset because another command on it failed (a protocol error, after
+        /// which Redis drops the connection); this command was not at fault and may be retried.
+        public static let connectionReset = Code(.connectionReset)
         /// A connection could not be opened (refused, unreachable or connect timeout).
         public static let connectFailed = Code(.connectFailed)
         /// The node failed recently and is in reconnect backoff; the request failed fast.
@@ -110,6 +113,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         switch code {
         case .invalidArgument:
             return "Check the key, value or setting against Redis' limits; with a lowered proto-max-bulk-len, set maximumValueLength to match so such values are refused before sending."
+        case .connectionReset: return "Retry the command; the client opens a new connection."
         case .timeout, .connectionClosed, .connectFailed, .nodeUnavailable:
             return "Check that redis-server runs and answers at that address; the client reconnects by itself."
         case .authenticationFailed:
@@ -132,6 +136,7 @@ extension RedisError: PipelineFailure {
     package static func pipeline(_ kind: PipelineFailureKind, _ message: String) -> RedisError {
         switch kind {
         case .clientShutdown: return RedisError(.clientShutdown, message)
+        case .connectionReset: return RedisError(.connectionReset, message)
         case .connectionClosed: return RedisError(.connectionClosed, message)
         case .protocolError: return RedisError(.protocolError, message)
         case .timeout: return RedisError(.timeout, message)

@@ -21,8 +21,10 @@ struct MemcachedSessionStoreNode: SessionStoreNode {
 
     func get(_ key: String) async throws(SessionStoreError) -> [UInt8]? {
         do throws(MemcachedError) {
-            guard let item = try await client.get(MemcachedKey(key)) else { return nil }
-            return Array(item.value.readableBytesView)
+            return try await Self.retryingReset { () throws(MemcachedError) in
+                guard let item = try await client.get(MemcachedKey(key)) else { return nil }
+                return Array(item.value.readableBytesView)
+            }
         } catch {
             throw Self.translate(error)
         }
@@ -30,7 +32,9 @@ struct MemcachedSessionStoreNode: SessionStoreNode {
 
     func set(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) {
         do throws(MemcachedError) {
-            try await client.set(MemcachedKey(key), value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
+            try await Self.retryingReset { () throws(MemcachedError) in
+                try await client.set(MemcachedKey(key), value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
+            }
         } catch {
             throw Self.translate(error)
         }
@@ -38,7 +42,9 @@ struct MemcachedSessionStoreNode: SessionStoreNode {
 
     func add(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) -> Bool {
         do throws(MemcachedError) {
-            return try await client.add(MemcachedKey(key), value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
+            return try await Self.retryingReset { () throws(MemcachedError) in
+                try await client.add(MemcachedKey(key), value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
+            }
         } catch {
             throw Self.translate(error)
         }
@@ -46,7 +52,9 @@ struct MemcachedSessionStoreNode: SessionStoreNode {
 
     func delete(_ key: String) async throws(SessionStoreError) -> Bool {
         do throws(MemcachedError) {
-            return try await client.delete(MemcachedKey(key)) == .deleted
+            return try await Self.retryingReset { () throws(MemcachedError) in
+                try await client.delete(MemcachedKey(key)) == .deleted
+            }
         } catch {
             throw Self.translate(error)
         }
@@ -56,11 +64,13 @@ struct MemcachedSessionStoreNode: SessionStoreNode {
     /// if anyone wrote the key in between.
     func delete(_ key: String, ifValueIs value: [UInt8]) async throws(SessionStoreError) -> Bool {
         do throws(MemcachedError) {
-            let memcachedKey = try MemcachedKey(key)
-            guard let current = try await client.get(memcachedKey), current.value.readableBytesView.elementsEqual(value) else {
-                return false
+            return try await Self.retryingReset { () throws(MemcachedError) in
+                let memcachedKey = try MemcachedKey(key)
+                guard let current = try await client.get(memcachedKey), current.value.readableBytesView.elementsEqual(value) else {
+                    return false
+                }
+                return try await client.delete(memcachedKey, cas: current.cas) == .deleted
             }
-            return try await client.delete(memcachedKey, cas: current.cas) == .deleted
         } catch {
             throw Self.translate(error)
         }
@@ -68,7 +78,9 @@ struct MemcachedSessionStoreNode: SessionStoreNode {
 
     func ping() async throws(SessionStoreError) {
         do throws(MemcachedError) {
-            try await client.noop()
+            try await Self.retryingReset { () throws(MemcachedError) in
+                try await client.noop()
+            }
         } catch {
             throw Self.translate(error)
         }
@@ -76,6 +88,12 @@ struct MemcachedSessionStoreNode: SessionStoreNode {
 
     private static func expiration(_ seconds: Int) -> MemcachedExpiration {
         seconds == 0 ? .never : .seconds(seconds)
+    }
+
+    /// A request failed only because another one on its connection broke it: once more, on a new
+    /// connection, before it counts as the node's failure.
+    private static func retryingReset<T>(_ operation: () async throws(MemcachedError) -> T) async throws(MemcachedError) -> T {
+        try await retryingOnce(when: { $0.code == .connectionReset }, operation)
     }
 
     /// Node trouble means "fail over"; a refused value means "too large"; the rest is logged.

@@ -25,7 +25,9 @@ struct RedisSessionStoreNode: SessionStoreNode {
 
     func get(_ key: String) async throws(SessionStoreError) -> [UInt8]? {
         do throws(RedisError) {
-            return try await client.get(key).map { Array($0.readableBytesView) }
+            return try await Self.retryingReset { () throws(RedisError) in
+                try await client.get(key).map { Array($0.readableBytesView) }
+            }
         } catch {
             throw Self.translate(error)
         }
@@ -33,7 +35,9 @@ struct RedisSessionStoreNode: SessionStoreNode {
 
     func set(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) {
         do throws(RedisError) {
-            try await client.set(key, value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
+            _ = try await Self.retryingReset { () throws(RedisError) in
+                try await client.set(key, value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
+            }
         } catch {
             throw Self.translate(error)
         }
@@ -41,7 +45,9 @@ struct RedisSessionStoreNode: SessionStoreNode {
 
     func add(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) -> Bool {
         do throws(RedisError) {
-            return try await client.set(key, value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds), condition: .ifNotExists)
+            return try await Self.retryingReset { () throws(RedisError) in
+                try await client.set(key, value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds), condition: .ifNotExists)
+            }
         } catch {
             throw Self.translate(error)
         }
@@ -49,7 +55,9 @@ struct RedisSessionStoreNode: SessionStoreNode {
 
     func delete(_ key: String) async throws(SessionStoreError) -> Bool {
         do throws(RedisError) {
-            return try await client.delete(key)
+            return try await Self.retryingReset { () throws(RedisError) in
+                try await client.delete(key)
+            }
         } catch {
             throw Self.translate(error)
         }
@@ -57,7 +65,9 @@ struct RedisSessionStoreNode: SessionStoreNode {
 
     func delete(_ key: String, ifValueIs value: [UInt8]) async throws(SessionStoreError) -> Bool {
         do throws(RedisError) {
-            return try await client.delete(key, ifValueIs: ByteBuffer(bytes: value))
+            return try await Self.retryingReset { () throws(RedisError) in
+                try await client.delete(key, ifValueIs: ByteBuffer(bytes: value))
+            }
         } catch {
             throw Self.translate(error)
         }
@@ -65,7 +75,9 @@ struct RedisSessionStoreNode: SessionStoreNode {
 
     func ping() async throws(SessionStoreError) {
         do throws(RedisError) {
-            try await client.ping()
+            try await Self.retryingReset { () throws(RedisError) in
+                try await client.ping()
+            }
         } catch {
             throw Self.translate(error)
         }
@@ -74,6 +86,12 @@ struct RedisSessionStoreNode: SessionStoreNode {
     /// 0 means "never expires", as in memcached; Redis spells that as no `PX` at all.
     private static func expiration(_ seconds: Int) -> Duration? {
         seconds <= 0 ? nil : .seconds(seconds)
+    }
+
+    /// A request failed only because another one on its connection broke it: once more, on a new
+    /// connection, before it counts as the node's failure.
+    private static func retryingReset<T>(_ operation: () async throws(RedisError) -> T) async throws(RedisError) -> T {
+        try await retryingOnce(when: { $0.code == .connectionReset }, operation)
     }
 
     /// Node trouble means "fail over"; a refused value means "too large"; the rest is logged.

@@ -74,3 +74,16 @@ public struct SessionStoreTopology: Sendable {
         self.nodes = nodes
     }
 }
+
+/// Runs `operation` once more when its first failure `isRetryable`: the store nodes use it for a
+/// request that failed only because another request broke the connection they shared.
+func retryingOnce<T, Failure: Error>(
+    when isRetryable: (Failure) -> Bool,
+    _ operation: () async throws(Failure) -> T
+) async throws(Failure) -> T {
+    do {
+        return try await operation()
+    } catch where isRetryable(error) {
+        return try await operation()
+    }
+}

@@ -363,6 +363,28 @@ import Testing
         }
     }
 
+    /// Redis answers an argument over its `proto-max-bulk-len` with a protocol error and drops the
+    /// connection: the command is refused as too large, the one behind it is told it was reset by
+    /// another's failure (not the node's: it may be retried), and the node serves on.
+    @Test func aCommandBehindAnOversizedOneIsResetNotFailedWithIt() async throws {
+        try await withRedisServer(extraArguments: ["--proto-max-bulk-len", "1mb"]) { server in
+            let client = try makeClient(server) { $0.connectionsPerNode = 1 }
+            defer { Task { await client.shutdown() } }
+            let node = try client.node(id: "r1")
+            try await node.set("small", value: ByteBuffer(string: "v"))
+            let replies = try await node.pipeline([
+                try .set("big", ByteBuffer(repeating: 0x61, count: 2 << 20)), try .get("small"),
+            ])
+            guard case .failure(let refused) = replies[0], case .failure(let reset) = replies[1] else {
+                Issue.record("expected both to fail: \(replies)"); return
+            }
+            #expect(refused.code == .invalidArgument)
+            #expect(reset.code == .connectionReset)
+            #expect(!reset.isNodeFailure)
+            #expect(try await node.get("small") == ByteBuffer(string: "v"))
+        }
+    }
+
     @Test func commandsThatWouldDesynchronizeASharedConnectionAreRefusedBeforeSending() async throws {
         try await withRedisServer { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }

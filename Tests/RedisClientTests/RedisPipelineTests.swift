@@ -68,7 +68,7 @@ import Testing
 
     /// Redis closes the connection after a protocol error (here: a value over its
     /// proto-max-bulk-len), so the client closes it at once: the refused command gets the typed
-    /// error, every other command (queued, or arriving late) a closed connection, not that error.
+    /// error, every other command (queued, or arriving late) a reset it may retry, not that error.
     @Test func aProtocolErrorReplyFailsItsCommandAndClosesTheConnection() {
         var machine = Machine()
         enqueue(&machine, 1)
@@ -79,11 +79,12 @@ import Testing
         }
         #expect(head.0 == 1)
         #expect(head.1.code == .invalidArgument)
-        #expect(followers.code == .connectionClosed)
+        #expect(followers.code == .connectionReset)
+        #expect(followers.isNodeFailure == false)
         guard case .fail(3, let late) = machine.enqueue(3, request: .ping(), deadline: later) else {
             Issue.record("command accepted on a closed connection"); return
         }
-        #expect(late.code == .connectionClosed)
+        #expect(late.code == .connectionReset)
     }
 
     @Test func aDecoderErrorIsAProtocolErrorAndOtherChannelErrorsAClosedConnection() {
