@@ -47,7 +47,7 @@ public final class RedisNodeClient: Sendable {
 
     /// `GET`: the value, or `nil` when the key does not exist.
     public func get(_ key: String) async throws(RedisError) -> ByteBuffer? {
-        switch try await send(try command { () throws(RESPCommandError) in try .get(key) }) {
+        switch try await execute(try command { () throws(RESPCommandError) in try .get(key) }) {
         case .bulkString(let value): return value
         case .null: return nil
         case let other: throw unexpected(other, to: "GET")
@@ -87,7 +87,7 @@ public final class RedisNodeClient: Sendable {
                 node: node.description
             )
         }
-        let reply = try await send(try command { () throws(RESPCommandError) in
+        let reply = try await execute(try command { () throws(RESPCommandError) in
             try .set(key, value, expiration: expiration, condition: condition)
         })
         switch reply {
@@ -144,11 +144,11 @@ public final class RedisNodeClient: Sendable {
     /// `NOSCRIPT`.
     public func evaluate(_ script: RedisScript, keys: [String], arguments: [RESPArgument] = []) async throws(RedisError) -> RESPValue {
         do throws(RedisError) {
-            return try await send(try command { () throws(RESPCommandError) in
+            return try await execute(try command { () throws(RESPCommandError) in
                 try .evalsha(script.sha1, keys: keys, arguments: arguments)
             })
         } catch where error.code == .scriptNotFound {
-            return try await send(try command { () throws(RESPCommandError) in
+            return try await execute(try command { () throws(RESPCommandError) in
                 try .eval(script.source, keys: keys, arguments: arguments)
             })
         }
@@ -158,7 +158,7 @@ public final class RedisNodeClient: Sendable {
 
     /// `PING`: proves the node answers (and that our credentials still hold).
     public func ping() async throws(RedisError) {
-        let reply = try await send(.ping())
+        let reply = try await execute(.ping())
         guard case .simpleString("PONG") = reply else { throw unexpected(reply, to: "PING") }
     }
 
@@ -173,18 +173,8 @@ public final class RedisNodeClient: Sendable {
     /// `CLIENT REPLY`...) are refused with ``RedisError/Code/invalidArgument`` before anything is
     /// sent. Blocking commands (`BLPOP`...) hold up every caller behind them: avoid them here.
     public func send(_ command: RESPCommand) async throws(RedisError) -> RESPValue {
-        if let reason = Self.refusal(of: command) {
-            throw RedisError(.invalidArgument, reason, node: node.description)
-        }
-        metrics.requests.increment()
-        do throws(RedisError) {
-            let reply = try await connections.connection().execute(command).get()
-            if case .error(let refusal) = reply { throw RedisError(reply: refusal, node: node.description) }
-            return reply
-        } catch {
-            metrics.recordFailure(error)
-            throw error
-        }
+        try refuseIfUnsafe(command)
+        return try await execute(command)
     }
 
     /// Sends `commands` back to back on one connection, in one hop, and returns their replies in
@@ -195,11 +185,7 @@ public final class RedisNodeClient: Sendable {
     /// - Throws: ``RedisError`` only when no command was sent: a refused command (see
     ///   ``send(_:)``) or no connection to the node.
     public func pipeline(_ commands: [RESPCommand]) async throws(RedisError) -> [Result<RESPValue, RedisError>] {
-        for command in commands {
-            if let reason = Self.refusal(of: command) {
-                throw RedisError(.invalidArgument, reason, node: node.description)
-            }
-        }
+        for command in commands { try refuseIfUnsafe(command) }
         metrics.requests.increment(by: commands.count)
         let connection: RedisConnection
         do throws(RedisError) {
@@ -209,21 +195,43 @@ public final class RedisNodeClient: Sendable {
             throw error
         }
         return await connection.execute(batch: commands).map { reply in
-            switch reply {
-            case .success(.error(let refusal)):
-                let error = RedisError(reply: refusal, node: node.description)
-                metrics.recordFailure(error)
-                return .failure(error)
-            case .failure(let error):
-                metrics.recordFailure(error)
-                return .failure(error)
-            case .success:
-                return reply
-            }
+            Result { () throws(RedisError) in try self.value(of: reply) }
         }
     }
 
     // MARK: Plumbing
+
+    /// The commands this client builds itself: known to be safe, so not re-checked per request.
+    private func execute(_ command: RESPCommand) async throws(RedisError) -> RESPValue {
+        metrics.requests.increment()
+        let reply: Result<RESPValue, RedisError>
+        do throws(RedisError) {
+            reply = try await connections.connection().execute(command)
+        } catch {
+            metrics.recordFailure(error)
+            throw error
+        }
+        return try value(of: reply)
+    }
+
+    /// A reply as a value, or as a ``RedisError`` when it is an error reply or no reply came;
+    /// failures are counted.
+    private func value(of reply: Result<RESPValue, RedisError>) throws(RedisError) -> RESPValue {
+        let error: RedisError
+        switch reply {
+        case .success(.error(let refusal)): error = RedisError(reply: refusal, node: node.description)
+        case .success(let value): return value
+        case .failure(let failure): error = failure
+        }
+        metrics.recordFailure(error)
+        throw error
+    }
+
+    private func refuseIfUnsafe(_ command: RESPCommand) throws(RedisError) {
+        if let reason = Self.refusal(of: command) {
+            throw RedisError(.invalidArgument, reason, node: node.description)
+        }
+    }
 
     private static let connectionStateCommands: Set<String> = [
         "SELECT", "AUTH", "HELLO", "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "SUBSCRIBE", "PSUBSCRIBE",
@@ -243,7 +251,7 @@ public final class RedisNodeClient: Sendable {
     }
 
     private func integer(_ command: RESPCommand, _ name: String) async throws(RedisError) -> Int64 {
-        let reply = try await send(command)
+        let reply = try await execute(command)
         guard case .integer(let value) = reply else { throw unexpected(reply, to: name) }
         return value
     }
