@@ -20,80 +20,55 @@ struct MemcachedSessionStoreNode: SessionStoreNode {
     let client: MemcachedNodeClient
 
     func get(_ key: String) async throws(SessionStoreError) -> [UInt8]? {
-        do throws(MemcachedError) {
-            return try await Self.retryingReset { () throws(MemcachedError) in
-                guard let item = try await client.get(MemcachedKey(key)) else { return nil }
-                return Array(item.value.readableBytesView)
-            }
-        } catch {
-            throw Self.translate(error)
+        try await run { () throws(MemcachedError) in
+            try await client.get(MemcachedKey(key)).map { Array($0.value.readableBytesView) }
         }
     }
 
     func set(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) {
-        do throws(MemcachedError) {
-            try await Self.retryingReset { () throws(MemcachedError) in
-                try await client.set(MemcachedKey(key), value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
-            }
-        } catch {
-            throw Self.translate(error)
+        try await run { () throws(MemcachedError) in
+            try await client.set(MemcachedKey(key), value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
         }
     }
 
     func add(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) -> Bool {
-        do throws(MemcachedError) {
-            return try await Self.retryingReset { () throws(MemcachedError) in
-                try await client.add(MemcachedKey(key), value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
-            }
-        } catch {
-            throw Self.translate(error)
+        try await run { () throws(MemcachedError) in
+            try await client.add(MemcachedKey(key), value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
         }
     }
 
     func delete(_ key: String) async throws(SessionStoreError) -> Bool {
-        do throws(MemcachedError) {
-            return try await Self.retryingReset { () throws(MemcachedError) in
-                try await client.delete(MemcachedKey(key)) == .deleted
-            }
-        } catch {
-            throw Self.translate(error)
-        }
+        try await run { () throws(MemcachedError) in try await client.delete(MemcachedKey(key)) == .deleted }
     }
 
     /// Read, compare, then delete with the CAS token of the read: memcached refuses the delete
     /// if anyone wrote the key in between.
     func delete(_ key: String, ifValueIs value: [UInt8]) async throws(SessionStoreError) -> Bool {
-        do throws(MemcachedError) {
-            return try await Self.retryingReset { () throws(MemcachedError) in
-                let memcachedKey = try MemcachedKey(key)
-                guard let current = try await client.get(memcachedKey), current.value.readableBytesView.elementsEqual(value) else {
-                    return false
-                }
-                return try await client.delete(memcachedKey, cas: current.cas) == .deleted
+        try await run { () throws(MemcachedError) in
+            let memcachedKey = try MemcachedKey(key)
+            guard let current = try await client.get(memcachedKey), current.value.readableBytesView.elementsEqual(value) else {
+                return false
             }
-        } catch {
-            throw Self.translate(error)
+            return try await client.delete(memcachedKey, cas: current.cas) == .deleted
         }
     }
 
     func ping() async throws(SessionStoreError) {
-        do throws(MemcachedError) {
-            try await Self.retryingReset { () throws(MemcachedError) in
-                try await client.noop()
-            }
-        } catch {
-            throw Self.translate(error)
-        }
+        try await run { () throws(MemcachedError) in try await client.noop() }
     }
 
     private static func expiration(_ seconds: Int) -> MemcachedExpiration {
         seconds == 0 ? .never : .seconds(seconds)
     }
 
-    /// A request failed only because another one on its connection broke it: once more, on a new
-    /// connection, before it counts as the node's failure.
-    private static func retryingReset<T>(_ operation: () async throws(MemcachedError) -> T) async throws(MemcachedError) -> T {
-        try await retryingOnce(when: { $0.code == .connectionReset }, operation)
+    /// Runs one store operation: retried once when it failed only because another request broke
+    /// its connection, its error translated for the session layer.
+    private func run<T>(_ operation: () async throws(MemcachedError) -> T) async throws(SessionStoreError) -> T {
+        do throws(MemcachedError) {
+            return try await retryingOnce(when: { $0.code == .connectionReset }, operation)
+        } catch {
+            throw Self.translate(error)
+        }
     }
 
     /// Node trouble means "fail over"; a refused value means "too large"; the rest is logged.

@@ -24,63 +24,31 @@ struct RedisSessionStoreNode: SessionStoreNode {
     let client: RedisNodeClient
 
     func get(_ key: String) async throws(SessionStoreError) -> [UInt8]? {
-        do throws(RedisError) {
-            return try await Self.retryingReset { () throws(RedisError) in
-                try await client.get(key).map { Array($0.readableBytesView) }
-            }
-        } catch {
-            throw Self.translate(error)
-        }
+        try await run { () throws(RedisError) in try await client.get(key).map { Array($0.readableBytesView) } }
     }
 
     func set(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) {
-        do throws(RedisError) {
-            _ = try await Self.retryingReset { () throws(RedisError) in
-                try await client.set(key, value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
-            }
-        } catch {
-            throw Self.translate(error)
+        _ = try await run { () throws(RedisError) in
+            try await client.set(key, value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds))
         }
     }
 
     func add(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) -> Bool {
-        do throws(RedisError) {
-            return try await Self.retryingReset { () throws(RedisError) in
-                try await client.set(key, value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds), condition: .ifNotExists)
-            }
-        } catch {
-            throw Self.translate(error)
+        try await run { () throws(RedisError) in
+            try await client.set(key, value: ByteBuffer(bytes: value), expiration: Self.expiration(expirationSeconds), condition: .ifNotExists)
         }
     }
 
     func delete(_ key: String) async throws(SessionStoreError) -> Bool {
-        do throws(RedisError) {
-            return try await Self.retryingReset { () throws(RedisError) in
-                try await client.delete(key)
-            }
-        } catch {
-            throw Self.translate(error)
-        }
+        try await run { () throws(RedisError) in try await client.delete(key) }
     }
 
     func delete(_ key: String, ifValueIs value: [UInt8]) async throws(SessionStoreError) -> Bool {
-        do throws(RedisError) {
-            return try await Self.retryingReset { () throws(RedisError) in
-                try await client.delete(key, ifValueIs: ByteBuffer(bytes: value))
-            }
-        } catch {
-            throw Self.translate(error)
-        }
+        try await run { () throws(RedisError) in try await client.delete(key, ifValueIs: ByteBuffer(bytes: value)) }
     }
 
     func ping() async throws(SessionStoreError) {
-        do throws(RedisError) {
-            try await Self.retryingReset { () throws(RedisError) in
-                try await client.ping()
-            }
-        } catch {
-            throw Self.translate(error)
-        }
+        try await run { () throws(RedisError) in try await client.ping() }
     }
 
     /// 0 means "never expires", as in memcached; Redis spells that as no `PX` at all.
@@ -88,10 +56,14 @@ struct RedisSessionStoreNode: SessionStoreNode {
         seconds <= 0 ? nil : .seconds(seconds)
     }
 
-    /// A request failed only because another one on its connection broke it: once more, on a new
-    /// connection, before it counts as the node's failure.
-    private static func retryingReset<T>(_ operation: () async throws(RedisError) -> T) async throws(RedisError) -> T {
-        try await retryingOnce(when: { $0.code == .connectionReset }, operation)
+    /// Runs one store operation: retried once when it failed only because another request broke
+    /// its connection, its error translated for the session layer.
+    private func run<T>(_ operation: () async throws(RedisError) -> T) async throws(SessionStoreError) -> T {
+        do throws(RedisError) {
+            return try await retryingOnce(when: { $0.code == .connectionReset }, operation)
+        } catch {
+            throw Self.translate(error)
+        }
     }
 
     /// Node trouble means "fail over"; a refused value means "too large"; the rest is logged.
