@@ -42,7 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
         "Session store nodes (msm: memcachedNodes). Env: MSM_MEMCACHED_NODES (required)",
         discussion: """
             memcached: m1:127.0.0.1:11211,m2:127.0.0.1:11212 (one node may omit its id). \
-            Redis: redis://[user:password@]host[:port][/db] for one node, \
+            Redis: redis://[user:password@]host[:port][/db] (rediss:// for TLS) for one node, \
             r1:redis://...,r2:redis://... for several. redis:// entries select the Redis store; \
             a list may not mix both. Passwords are never logged; pass them in MSM_MEMCACHED_NODES \
             rather than on the command line, where `ps` shows them to other users.
