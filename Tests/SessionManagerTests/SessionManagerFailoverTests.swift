@@ -116,6 +116,38 @@ import Testing
         }
     }
 
+    /// A hung node (SIGSTOP: it keeps its sockets but never answers) costs a request at most the
+    /// operation timeout, then the node is marked down and its sessions are served from their
+    /// backups; after SIGCONT it serves again.
+    @Test(arguments: StoreBackend.allCases)
+    func aFrozenNodeCostsATimeoutThenFailsOver(backend: StoreBackend) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: false)
+            var browsers = [Browser](repeating: Browser(), count: 4)
+            for index in browsers.indices { _ = try await browsers[index].visit(a) }
+            let onM1 = browsers.indices.filter { browsers[$0].id?.nodeID == "m1" }
+            #expect(!onM1.isEmpty)
+
+            cluster.node("m1").suspend()
+            let clock = ContinuousClock()
+            for index in onM1 {
+                let start = clock.now
+                let second = try await browsers[index].visit(a)
+                #expect(second.visits == 2)
+                #expect(browsers[index].id?.nodeID == "m2")
+                // 500 ms operation timeout in the test cluster, slack for a loaded machine; a hang is unbounded.
+                #expect(clock.now - start < .seconds(3), "a request against a frozen node took \(clock.now - start)")
+            }
+            cluster.node("m1").resume()
+            var fresh = Browser()
+            let placedOnM1 = try await eventually {
+                fresh = Browser()
+                return try await fresh.visit(a).id.nodeID == "m1"
+            }
+            #expect(placedOnM1, "m1 takes new sessions again once it answers")
+        }
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func allNodesDownStickyKeepsServingFromMemory(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in

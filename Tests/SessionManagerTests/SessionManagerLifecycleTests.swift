@@ -241,7 +241,7 @@ import Testing
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"], maxItemSize: "1m") { cluster in
             let a = try cluster.makeServer(route: "A", sticky: false)
             var browser = Browser()
-            _ = try await browser.visit(a)
+            let browserID = try await browser.visit(a).id
             var other = Browser()
             let otherID = try await other.visit(a).id
             let error = await #expect(throws: SessionError.self) {
@@ -253,6 +253,7 @@ import Testing
             #expect(otherAfter.id == otherID, "the other user's session stayed on its node: no node was marked down")
             let after = try await browser.visit(a)
             #expect(after.visits == 2, "the session survives a refused write: \(after)")
+            #expect(after.id == browserID, "its own node was not marked down either (no failover to the backup)")
         }
     }
 
