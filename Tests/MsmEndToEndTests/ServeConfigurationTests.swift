@@ -20,6 +20,17 @@ import Glibc
         return process
     }
 
+    /// `GET /myapp/` once msm serve answers on `port`; `nil` after 15 s.
+    private func firstPage(port: Int) async throws -> HTTPReply? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(15)
+        while clock.now < deadline {
+            if let reply = try? HTTPTestClient.request(port: port, path: "/myapp/") { return reply }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
+
     @Test func everySettingCanComeFromTheEnvironment() async throws {
         try await withMemcachedServer { memcached in
             let port = try FreeLoopbackPort.allocate()
@@ -28,14 +39,7 @@ import Glibc
                 "MSM_STICKY": "false", "MSM_LOCKING_MODE": "all", "MSM_COOKIE_NAME": "ENVSESSION", "MSM_LOG_LEVEL": "warning",
             ])
             defer { serve.terminate(); serve.waitUntilExit() }
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(15)
-            var reply: HTTPReply?
-            while reply == nil, clock.now < deadline {
-                reply = try? HTTPTestClient.request(port: port, path: "/myapp/")
-                if reply == nil { try await Task.sleep(for: .milliseconds(100)) }
-            }
-            let page = try #require(reply, "msm serve did not answer on MSM_PORT \(port)")
+            let page = try #require(try await firstPage(port: port), "msm serve did not answer on MSM_PORT \(port)")
             #expect(page.json["servedBy"] as? String == "Z")
             #expect(page.json["node"] as? String == "n1")
             let cookie = try #require(page.setCookie("ENVSESSION"))
@@ -113,13 +117,7 @@ import Glibc
                 "serve", "--port", "\(port)", "--route", "A", "--memcached-nodes", nodes, "--failover-nodes", "r1",
                 "--log-level", "debug",
             ]) {
-                let clock = ContinuousClock()
-                let deadline = clock.now + .seconds(15)
-                while page == nil, clock.now < deadline {
-                    page = try? HTTPTestClient.request(port: port, path: "/myapp/")
-                    if page == nil { try await Task.sleep(for: .milliseconds(100)) }
-                }
-                _ = try? HTTPTestClient.request(port: port, path: "/myapp/")
+                page = try await firstPage(port: port)
             }
             let reply = try #require(page, "msm serve did not answer:\n\(output)")
             #expect(reply.status == 200, "\(reply)")
@@ -158,12 +156,7 @@ import Glibc
                 "serve", "--port", "\(port)", "--route", "A", "--memcached-nodes", "rediss://localhost:\(tlsPort)/3",
                 "--redis-tls-ca-file", certificates.authorityCertificatePath,
             ]) {
-                let clock = ContinuousClock()
-                let deadline = clock.now + .seconds(15)
-                while page == nil, clock.now < deadline {
-                    page = try? HTTPTestClient.request(port: port, path: "/myapp/")
-                    if page == nil { try await Task.sleep(for: .milliseconds(100)) }
-                }
+                page = try await firstPage(port: port)
             }
             let reply = try #require(page, "msm serve did not answer:\n\(output)")
             #expect(reply.status == 200, "\(reply)")

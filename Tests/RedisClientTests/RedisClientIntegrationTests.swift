@@ -204,7 +204,7 @@ import Testing
             // From a task on a connection's event loop: that connection only, so no thread hop.
             var seen: Set<Int64> = []
             for loop in loops.makeIterator() {
-                let ids = try await withTaskExecutorPreference(LoopExecutor(loop)) { try await connectionIDs(10) }
+                let ids = try await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) { try await connectionIDs(10) }
                 #expect(ids.count == 1)
                 seen.formUnion(ids)
             }
@@ -471,17 +471,6 @@ import Testing
             #expect(results.allSatisfy { $0 == nil || $0?.code == .clientShutdown })
             let after = await #expect(throws: RedisError.self) { try await node.get("k") }
             #expect(after?.code == .clientShutdown)
-        }
-    }
-
-    /// Runs tasks on one event loop, as a NIO-native caller's would.
-    private final class LoopExecutor: TaskExecutor {
-        let loop: any EventLoop
-        init(_ loop: any EventLoop) { self.loop = loop }
-        func enqueue(_ job: consuming ExecutorJob) {
-            let job = UnownedJob(job)
-            let executor = asUnownedTaskExecutor()
-            loop.execute { job.runSynchronously(on: executor) }
         }
     }
 }

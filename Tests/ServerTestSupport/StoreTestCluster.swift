@@ -141,18 +141,6 @@ public final class StoreTestCluster: Sendable {
     /// The process of node `id`, to kill, restart, suspend or resume it.
     public func node(_ id: String) -> any StoreServerProcess { servers[id]!.process }
 
-    /// The memcached process of node `id`; the cluster must run memcached.
-    public func memcachedNode(_ id: String) -> MemcachedServerProcess {
-        guard case .memcached(let server) = servers[id]! else { preconditionFailure("node \(id) runs \(backend), not memcached") }
-        return server
-    }
-
-    /// The redis-server process of node `id`; the cluster must run Redis.
-    public func redisNode(_ id: String) -> RedisServerProcess {
-        guard case .redis(let server) = servers[id]! else { preconditionFailure("node \(id) runs \(backend), not Redis") }
-        return server
-    }
-
     /// Kills every node (a test of "all nodes down").
     public func killAll() async {
         for server in servers.values { await server.process.kill() }
@@ -199,11 +187,6 @@ public final class StoreTestCluster: Sendable {
         case .redis:
             return try await makeRedisClient().node(id: nodeID).get(key).map { Array($0.readableBytesView) }
         }
-    }
-
-    /// The bytes stored under `key` on node `id` (the same as ``rawGet(_:on:)``).
-    public func rawBytes(_ key: String, on id: String) async throws -> [UInt8]? {
-        try await rawGet(key, on: id)
     }
 
     /// Writes `bytes` under `key` on node `id`, without expiry, bypassing whatever is under test.

@@ -32,18 +32,6 @@ extension StoreTestCluster {
     }
 }
 
-extension MemcachedTestCluster {
-    /// One app server over these memcached nodes (see ``StoreTestCluster/makeServer(route:sticky:events:configure:)``).
-    public func makeServer(
-        route: String? = "A",
-        sticky: Bool = true,
-        events: EventLog? = nil,
-        configure: (inout SessionManagerConfiguration) -> Void = { _ in }
-    ) throws -> SessionManager {
-        try store.makeServer(route: route, sticky: sticky, events: events, configure: configure)
-    }
-}
-
 /// Collects session events.
 public final class EventLog: Sendable {
     private let events = Mutex<[SessionEvent]>([])

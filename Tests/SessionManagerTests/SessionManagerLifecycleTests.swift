@@ -293,7 +293,7 @@ import Testing
             var browser = Browser()
             let first = try await browser.visit(a)
             let storedVisits: () async throws -> Int? = {
-                guard let bytes = try await cluster.rawBytes(first.id.random, on: first.id.nodeID!) else { return nil }
+                guard let bytes = try await cluster.rawGet(first.id.random, on: first.id.nodeID!) else { return nil }
                 let record = try SessionEnvelope.decode(bytes)
                 return try record.attributes["visits"].map { try JSONSessionAttributeCoder().decode(Int.self, from: $0) }
             }
@@ -317,7 +317,7 @@ import Testing
             let before = try await cluster.setCount(on: "m1") + cluster.setCount(on: "m2")
             try await browser.request(a) { try $0.setAttribute("scratch", UUIDLike.next()) }
             #expect(try await cluster.setCount(on: "m1") + cluster.setCount(on: "m2") == before, "a filtered attribute is not a change")
-            let bytes = try #require(try await cluster.rawBytes(first.id.random, on: first.id.nodeID!))
+            let bytes = try #require(try await cluster.rawGet(first.id.random, on: first.id.nodeID!))
             #expect(try SessionEnvelope.decode(bytes).attributes.keys.sorted() == ["visits"])
         }
     }
