@@ -5,13 +5,13 @@ import Synchronization
 /// Sticky mode keeps them between requests, bounded: beyond `capacity` the least recently used
 /// are dropped (they stay in the store and reload on their next request). Non-sticky mode keeps
 /// a session only while requests use it, counting them, so concurrent requests of one process
-/// share one instance and one lock (msm #237).
+/// that do not lock share one instance (msm #237); locking requests hold theirs alone
+/// (``SessionTurns``).
 final class LocalSessions: Sendable {
     private struct Entry {
         var session: Session
         var lastUse: UInt64
         var users: Int
-        var lock: SessionLock?
     }
 
     typealias LoadResult = Result<Session?, SessionError>
@@ -56,7 +56,7 @@ final class LocalSessions: Sendable {
     func loadShared(
         _ random: String,
         retain: Bool,
-        load: @escaping @Sendable () async -> (LoadResult, SessionLock?)
+        load: @escaping @Sendable () async -> LoadResult
     ) async -> LoadResult {
         let task = state.withLock { state -> Load? in
             if var entry = state.entries[random], retain {
@@ -71,8 +71,8 @@ final class LocalSessions: Sendable {
                 return pending.task
             }
             let task = Load {
-                let (result, lock) = await load()
-                self.completeLoad(random, result: result, lock: lock, retain: retain)
+                let result = await load()
+                self.completeLoad(random, result: result, retain: retain)
                 return result
             }
             state.pending[random] = PendingLoad(task: task, joiners: 1)
@@ -82,48 +82,44 @@ final class LocalSessions: Sendable {
         return await task.value
     }
 
-    private func completeLoad(_ random: String, result: LoadResult, lock: SessionLock?, retain: Bool) {
+    private func completeLoad(_ random: String, result: LoadResult, retain: Bool) {
         state.withLock { state in
             let joiners = state.pending.removeValue(forKey: random)?.joiners ?? 1
             guard case .success(let session?) = result else { return }
-            guard state.entries[random] == nil || !retain else { return }  // never replace a shared, locked entry
+            guard state.entries[random] == nil || !retain else { return }  // never replace a shared entry
             state.clock &+= 1
-            state.entries[random] = Entry(session: session, lastUse: state.clock, users: retain ? joiners : 0, lock: lock)
+            state.entries[random] = Entry(session: session, lastUse: state.clock, users: retain ? joiners : 0)
             if state.entries.count > capacity { Self.evictLeastRecentlyUsed(&state, keeping: capacity) }
         }
     }
 
     /// Holds `session`, replacing whatever was held under its random part.
-    func insert(_ session: Session, random: String, retain: Bool, lock: SessionLock? = nil) {
+    func insert(_ session: Session, random: String, retain: Bool) {
         state.withLock { state in
             state.clock &+= 1
             let users = (state.entries[random]?.users ?? 0) + (retain ? 1 : 0)
-            state.entries[random] = Entry(session: session, lastUse: state.clock, users: users, lock: lock ?? state.entries[random]?.lock)
+            state.entries[random] = Entry(session: session, lastUse: state.clock, users: users)
             if state.entries.count > capacity { Self.evictLeastRecentlyUsed(&state, keeping: capacity) }
         }
     }
 
-    /// One request stopped using the session. Returns the lock to release when it was the last
-    /// user and `dropWhenUnused` (non-sticky) removes it.
-    func release(_ random: String, dropWhenUnused: Bool) -> (lastUser: Bool, lock: SessionLock?) {
+    /// One request stopped using the session; `true` when it was the last user. `dropWhenUnused`
+    /// (non-sticky) then removes it.
+    @discardableResult
+    func release(_ random: String, dropWhenUnused: Bool) -> Bool {
         state.withLock { state in
-            guard var entry = state.entries[random] else { return (true, nil) }
+            guard var entry = state.entries[random] else { return true }
             entry.users = max(0, entry.users - 1)
             guard entry.users == 0 else {
                 state.entries[random] = entry
-                return (false, nil)
+                return false
             }
-            if dropWhenUnused {
-                state.entries[random] = nil
-            } else {
-                entry.lock = nil
-                state.entries[random] = entry
-            }
-            return (true, entry.lock)
+            state.entries[random] = dropWhenUnused ? nil : entry
+            return true
         }
     }
 
-    /// Changes a session's id and moves its entry (users and lock included) in one step, so no
+    /// Changes a session's id and moves its entry (users included) in one step, so no
     /// request sharing it can look it up, or release it, between the two.
     func changeID(of session: Session, from old: String, _ change: (inout Session.State) -> Void) {
         state.withLock { state in

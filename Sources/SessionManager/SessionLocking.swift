@@ -24,10 +24,12 @@ struct SessionLocking: Sendable {
         case timedOut
     }
 
-    func acquire(key: String, node: Int, on nodes: SessionNodes) async -> Outcome {
+    /// Tries until `deadline` (default: the lock timeout from now).
+    func acquire(key: String, node: Int, on nodes: SessionNodes, deadline: ContinuousClock.Instant? = nil) async -> Outcome {
         let token = Array(SessionID.generate(nodeID: nil, route: nil).random.utf8)
         let clock = ContinuousClock()
         let start = clock.now
+        let deadline = deadline ?? start + timeout
         var delay = Duration.milliseconds(10)
         while true {
             do {
@@ -41,7 +43,7 @@ struct SessionLocking: Sendable {
                 logger.warning("session lock not acquired: store failed", metadata: ["lock": "\(key)", "error": "\(error.message)"])
                 return .nodeUnavailable
             }
-            guard clock.now - start + delay <= timeout else {
+            guard clock.now + delay <= deadline else {
                 metrics.lockFailures.increment()
                 logger.warning("session lock not acquired in time", metadata: ["lock": "\(key)", "timeout": "\(timeout)"])
                 return .timedOut

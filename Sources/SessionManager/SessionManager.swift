@@ -23,6 +23,7 @@ public final class SessionManager: Service, Sendable {
     let nodes: SessionNodes
     let local: LocalSessions
     let locking: SessionLocking
+    let turns = SessionTurns()
     let readOnlyRequests = ReadOnlyRequests()
     let pendingWrites = PendingWrites()
     let metrics = SessionMetrics()

@@ -20,6 +20,8 @@ struct SessionMetrics: Sendable {
     let unreadable = Counter(label: "session_unreadable_total")
     let lockAcquired = Counter(label: "session_locks_acquired_total")
     let lockFailures = Counter(label: "session_lock_failures_total")
+    /// Locks passed with their session to the next request of this process instead of released.
+    let lockHandoffs = Counter(label: "session_lock_handoffs_total")
     let lockWait = Timer(label: "session_lock_wait_seconds")
     let serialization = Timer(label: "session_serialization_seconds")
     let serializedSize = Recorder(label: "session_serialized_bytes")

@@ -17,6 +17,23 @@ public actor SessionRequest {
     private var finished = false
     /// ``persist()`` already stored a change: `auto` locking must still learn "modifying".
     private var persistedAChange = false
+    /// The turn this request holds on its session when it locks (non-sticky), with the store lock.
+    private var turn: HeldTurn?
+    /// Whether this request locks its session, decided once (`auto` may learn meanwhile).
+    private lazy var locks: Bool = manager.shouldLock(method: method, path: path)
+
+    /// A locking request's hold on its session, ended (or handed on) when the request finishes.
+    struct HeldTurn: Sendable {
+        /// The random part of the id the turn was taken on; a rotated id keeps it.
+        var random: String
+        var lock: SessionLock?
+        var lockedAt: ContinuousClock.Instant
+        var holders: Int
+    }
+
+    /// How many requests of one process may hold a store lock in a row before it goes back to
+    /// the store, where other app servers' requests wait for it.
+    static let maximumConsecutiveHolders = 16
 
     init(manager: SessionManager, cookie: String?, requestedID: SessionID?, method: String, path: String) {
         self.manager = manager
@@ -24,6 +41,14 @@ public actor SessionRequest {
         self.requestedID = requestedID
         self.method = method
         self.path = path
+    }
+
+    deinit {
+        // An adapter that never called finish() (a bug, or a cancelled task) must not leave the
+        // session's turn and lock held: every later request on it would wait out its timeout.
+        guard let turn else { return }
+        let manager = self.manager
+        Task { await Self.end(turn, handingOver: nil, manager: manager) }
     }
 
     /// The id the request's cookie named, if it is one this manager could have issued.
@@ -72,7 +97,14 @@ public actor SessionRequest {
     private func createAndHold() async -> Result<Session, SessionError> {
         do throws(SessionError) {
             let created = try await manager.createSession()
-            hold(created)
+            if !manager.configuration.sticky, locks, turn == nil {
+                // Nobody knows the new id yet, so the turn is free; holding it keeps a request
+                // that arrives with the new cookie before an asynchronous store ends waiting.
+                _ = await manager.turns.take(created.id.random, timeout: manager.configuration.lockTimeout)
+                turn = HeldTurn(random: created.id.random, lock: nil, lockedAt: ContinuousClock.now, holders: 1)
+            } else {
+                hold(created)
+            }
             return .success(created)
         } catch {
             return .failure(error)
@@ -118,11 +150,14 @@ public actor SessionRequest {
         }
         manager.metrics.requestsWithSession.increment()
         let (retained, manager) = (self.retained ? session.id.random : nil, self.manager)
+        let turn = self.turn
+        self.turn = nil
         if manager.configuration.sessionBackupAsync, session.isValid {
             await manager.placeBeforeAsyncStore(session)
             manager.pendingWrites.start {
-                _ = try? await manager.store(session)
-                await Self.release(retained, manager: manager)
+                let stored = (try? await manager.store(session)) != nil
+                Self.release(retained, manager: manager)
+                await Self.end(turn, handingOver: stored ? session : nil, manager: manager)
             }
             return cookieAction(for: session)
         }
@@ -130,11 +165,13 @@ public actor SessionRequest {
         do {
             outcome = try await manager.store(session)
         } catch {
-            await Self.release(retained, manager: manager)
+            Self.release(retained, manager: manager)
+            await Self.end(turn, handingOver: nil, manager: manager)
             throw error
         }
         // Released only after the write: the next request (and lock holder) sees the new state.
-        await Self.release(retained, manager: manager)
+        Self.release(retained, manager: manager)
+        await Self.end(turn, handingOver: session, manager: manager)
         if case .auto = manager.configuration.lockingMode {
             let modified: Bool
             switch outcome {
@@ -153,10 +190,42 @@ public actor SessionRequest {
         return id.description == cookie ? .none : .set(id)
     }
 
-    private static func release(_ retained: String?, manager: SessionManager) async {
+    private static func release(_ retained: String?, manager: SessionManager) {
         guard let retained else { return }
-        let (_, lock) = manager.local.release(retained, dropWhenUnused: true)
-        if let lock { await manager.locking.release(lock, on: manager.nodes) }
+        manager.local.release(retained, dropWhenUnused: true)
+    }
+
+    /// Ends a locking request's turn. The just-stored `session` and the store lock go to the next
+    /// request of this process waiting for the same session, while the lock is young and has not
+    /// stayed here too long; otherwise the lock is released and the next waiter locks for itself.
+    private static func end(_ turn: HeldTurn?, handingOver session: Session?, manager: SessionManager) async {
+        guard let turn else { return }
+        if let session, let lock = turn.lock, session.isValid, session.id.random == turn.random,
+            turn.holders < maximumConsecutiveHolders,
+            ContinuousClock.now - turn.lockedAt < manager.configuration.lockExpiration / 2,
+            manager.turns.handOff(turn.random, .init(session: session, lock: lock, lockedAt: turn.lockedAt, holders: turn.holders + 1))
+        {
+            manager.metrics.lockHandoffs.increment()
+            return
+        }
+        if let lock = turn.lock { await manager.locking.release(lock, on: manager.nodes) }
+        manager.turns.end(turn.random)
+    }
+
+    /// Ends this request's turn early (its open failed or found no session).
+    private func endTurn() async {
+        let turn = self.turn
+        self.turn = nil
+        await Self.end(turn, handingOver: nil, manager: manager)
+    }
+
+    /// A load as the request-level result: a store that nobody answers is an error, never "no session".
+    private static func load(_ id: SessionID, manager: SessionManager) async -> LocalSessions.LoadResult {
+        switch await manager.loadFromStore(id) {
+        case .found(let loaded): return .success(loaded)
+        case .notFound: return .success(nil)
+        case .storeUnavailable: return .failure(SessionError(.storeUnavailable, "no session store node is reachable"))
+        }
     }
 
     // MARK: Sticky
@@ -176,11 +245,7 @@ public actor SessionRequest {
         }
         let manager = self.manager
         let result = await manager.local.loadShared(id.random, retain: false) {
-            switch await manager.loadFromStore(id) {
-            case .found(let loaded): return (.success(loaded), nil)
-            case .notFound: return (.success(nil), nil)
-            case .storeUnavailable: return (.failure(SessionError(.storeUnavailable, "no session store node is reachable")), nil)
-            }
+            await Self.load(id, manager: manager)
         }
         switch result {
         case .success(let loaded?):
@@ -202,18 +267,21 @@ public actor SessionRequest {
 
     // MARK: Non-sticky
 
-    /// Loads the session for this request, sharing it with concurrent requests of this process
-    /// (and their lock), locking first when the locking mode says so.
+    /// Loads the session for this request. A locking request holds the session alone (see
+    /// ``openLocked(_:)``); any other shares it with the concurrent requests of this process
+    /// (msm #237).
     private func openNonSticky(_ id: SessionID) async throws(SessionError) -> Session? {
+        if locks, case .opened(let session) = try await openLocked(id) {
+            return session
+        }
         if let shared = manager.local.session(id.random, retain: true) {
             retained = true
             shared.withState { $0.lastAccessedTime = currentTimeMilliseconds() }
             return shared
         }
         let manager = self.manager
-        let shouldLock = manager.shouldLock(method: method, path: path)
         let result = await manager.local.loadShared(id.random, retain: true) {
-            await Self.lockAndLoad(id, shouldLock: shouldLock, manager: manager)
+            await Self.load(id, manager: manager)
         }
         let session = try result.get()
         if let session {
@@ -223,29 +291,58 @@ public actor SessionRequest {
         return session
     }
 
-    private static func lockAndLoad(_ id: SessionID, shouldLock: Bool, manager: SessionManager) async -> (LocalSessions.LoadResult, SessionLock?) {
-        var lock: SessionLock?
-        if shouldLock, let node = manager.nodes.index(of: id.nodeID), await manager.nodes.isAvailable(node) {
-            switch await manager.locking.acquire(key: manager.lockKey(id.random), node: node, on: manager.nodes) {
-            case .acquired(let acquired):
-                lock = acquired
+    private enum LockedOpen {
+        case opened(Session?)
+        /// No turn in time and the policy says go on without it: open as an unlocked request.
+        case proceedUnlocked
+    }
+
+    /// The request's turn among this process's requests for the session, then the store lock
+    /// against other app servers, then the load; all within the lock timeout. A turn handed on
+    /// by the previous holder comes with the lock and the session it just stored.
+    private func openLocked(_ id: SessionID) async throws(SessionError) -> LockedOpen {
+        let configuration = manager.configuration
+        let deadline = ContinuousClock.now + configuration.lockTimeout
+        switch await manager.turns.take(id.random, timeout: configuration.lockTimeout) {
+        case .timedOut:
+            manager.metrics.lockFailures.increment()
+            guard configuration.lockFailurePolicy == .proceedWithoutLock else {
+                throw SessionError(.lockTimeout, "the session is locked by a concurrent request; retry shortly")
+            }
+            manager.logger.warning("session lock not acquired in time; proceeding without it", metadata: ["session": "\(id)"])
+            return .proceedUnlocked
+        case .granted(let handoff?):
+            turn = HeldTurn(random: id.random, lock: handoff.lock, lockedAt: handoff.lockedAt, holders: handoff.holders)
+            handoff.session.withState { $0.lastAccessedTime = currentTimeMilliseconds() }
+            manager.takeOver(handoff.session)
+            return .opened(handoff.session)
+        case .granted(nil):
+            turn = HeldTurn(random: id.random, lock: nil, lockedAt: ContinuousClock.now, holders: 1)
+        }
+        if let node = manager.nodes.index(of: id.nodeID), await manager.nodes.isAvailable(node) {
+            switch await manager.locking.acquire(key: manager.lockKey(id.random), node: node, on: manager.nodes, deadline: deadline) {
+            case .acquired(let lock):
+                turn?.lock = lock
+                turn?.lockedAt = ContinuousClock.now
             case .nodeUnavailable:
-                break
+                break  // locking is moot: the load fails over
             case .timedOut:
-                if manager.configuration.lockFailurePolicy == .fail {
-                    return (.failure(SessionError(.lockTimeout, "the session is locked by a concurrent request; retry shortly")), nil)
+                if configuration.lockFailurePolicy == .fail {
+                    await endTurn()
+                    throw SessionError(.lockTimeout, "the session is locked by a concurrent request; retry shortly")
                 }
             }
         }
-        switch await manager.loadFromStore(id) {
-        case .found(let loaded):
-            return (.success(loaded), lock)
-        case .notFound:
-            if let lock { await manager.locking.release(lock, on: manager.nodes) }
-            return (.success(nil), nil)
-        case .storeUnavailable:
-            if let lock { await manager.locking.release(lock, on: manager.nodes) }
-            return (.failure(SessionError(.storeUnavailable, "no session store node is reachable")), nil)
+        switch await Self.load(id, manager: manager) {
+        case .success(let session?):
+            manager.takeOver(session)
+            return .opened(session)
+        case .success(nil):
+            await endTurn()
+            return .opened(nil)
+        case .failure(let error):
+            await endTurn()
+            throw error
         }
     }
 

@@ -188,7 +188,7 @@ import Testing
             let errors = await outcomes
             let elapsed = clock.now - start
             #expect(errors.count == 500)
-            #expect(errors.allSatisfy { $0 != nil && $0!.isNodeFailure })
+            #expect(errors.allSatisfy { $0 != nil && $0!.isNodeFailure }, "\(Dictionary(grouping: errors, by: { $0.map { "\($0.code)" } ?? "success" }).mapValues(\.count))")
             #expect(errors.contains { $0?.code == .connectionClosed })
             #expect(elapsed < .seconds(10), "requests waited for the 20 s timeout instead of failing when the node died")
 

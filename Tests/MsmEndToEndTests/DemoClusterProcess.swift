@@ -79,6 +79,21 @@ final class DemoClusterProcess: Sendable {
         }
     }
 
+    /// Runs `body` against a ready demo and stops the demo afterwards, whether `body` threw or
+    /// not; returns the stopped demo for checks on its output.
+    @discardableResult
+    static func with(store: DemoStore = .memcached, arguments: [String] = [], _ body: (DemoClusterProcess) async throws -> Void) async throws -> DemoClusterProcess {
+        let demo = try await startReady(store: store, arguments: arguments)
+        do {
+            try await body(demo)
+        } catch {
+            await demo.stop()
+            throw error
+        }
+        await demo.stop()
+        return demo
+    }
+
     var log: String { output.text }
 
     /// Per node, the counters of the store commands the session manager sends: memcached's

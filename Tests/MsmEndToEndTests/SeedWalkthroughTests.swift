@@ -34,14 +34,7 @@ import Testing
 
     @Test(arguments: DemoStore.allCases, ["--sticky", "--non-sticky"])
     func theSeedsWalkthrough(store: DemoStore, mode: String) async throws {
-        let demo = try await DemoClusterProcess.startReady(store: store, arguments: [mode])
-        do {
-            try await walkthrough(demo)
-            await demo.stop()
-        } catch {
-            await demo.stop()
-            throw error
-        }
+        let demo = try await DemoClusterProcess.with(store: store, arguments: [mode]) { try await walkthrough($0) }
         #expect(demo.log.contains("stopped everything it started"), "\(demo.log)")
     }
 

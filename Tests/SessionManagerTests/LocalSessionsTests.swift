@@ -31,15 +31,13 @@ import Testing
         #expect(local.session("busy", retain: false) != nil)
     }
 
-    @Test func theLastUserReleasesTheEntryAndItsLock() {
+    @Test func theLastUserReleasesTheEntry() {
         let local = LocalSessions(capacity: 10)
-        let lock = SessionLock(node: 0, key: "lock:x", token: [1])
-        local.insert(session("x"), random: "x", retain: true, lock: lock)
+        local.insert(session("x"), random: "x", retain: true)
         _ = local.session("x", retain: true)
-        let first = local.release("x", dropWhenUnused: true)
-        #expect(first.lastUser == false && first.lock == nil)
-        let second = local.release("x", dropWhenUnused: true)
-        #expect(second.lastUser && second.lock?.key == "lock:x")
+        #expect(local.release("x", dropWhenUnused: true) == false)
+        #expect(local.session("x", retain: false) != nil)
+        #expect(local.release("x", dropWhenUnused: true))
         #expect(local.session("x", retain: false) == nil)
     }
 
@@ -56,13 +54,12 @@ import Testing
         let local = LocalSessions(capacity: 10)
         let shared = session("x")
         let old = shared.id.random
-        local.insert(shared, random: old, retain: true, lock: SessionLock(node: 0, key: "lock:\(old)", token: [1]))
+        local.insert(shared, random: old, retain: true)
         _ = local.session(old, retain: true)  // a second request shares it
         let new = SessionID.generate(nodeID: nil, route: nil)
         local.changeID(of: shared, from: old) { $0.id = new }
-        #expect(local.release(shared.id.random, dropWhenUnused: true).lastUser == false)
-        let last = local.release(shared.id.random, dropWhenUnused: true)
-        #expect(last.lastUser && last.lock?.key == "lock:\(old)", "the lock comes back to be released")
+        #expect(local.release(shared.id.random, dropWhenUnused: true) == false)
+        #expect(local.release(shared.id.random, dropWhenUnused: true), "the last user releases it under the new id")
         #expect(local.count == 0)
     }
 

@@ -47,6 +47,49 @@ import Testing
         }
     }
 
+    /// Issue 9: many requests on one session at once, half on each app server, every one a
+    /// read-modify-write with a suspension in the middle (as a handler awaiting anything would
+    /// have). With locking, none may lose another's increment, whichever process it ran in.
+    @Test(arguments: StoreBackend.allCases, [LockingMode.all, .uriPattern("GET /myapp/.*")])
+    func concurrentWritersOnTwoServersLoseNoIncrement(backend: StoreBackend, mode: LockingMode) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
+            let servers = [
+                try lockedServer(cluster, route: "A", mode: mode, timeout: .seconds(20)),
+                try lockedServer(cluster, route: "B", mode: mode, timeout: .seconds(20)),
+            ]
+            var browser = Browser()
+            var expected = try await browser.visit(servers[0]).visits
+            let cookie = try #require(browser.cookie)
+            let writers = 16
+            let incrementsPerWriter = 10
+            for round in 1...3 {
+                let increments = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for writer in 0..<writers {
+                        let server = servers[writer % 2]
+                        group.addTask {
+                            for _ in 0..<incrementsPerWriter {
+                                let request = try #require(server.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+                                let session = try #require(try await request.session(create: false))
+                                let visits = try session.attribute("visits", as: Int.self) ?? 0
+                                await Task.yield()
+                                try session.setAttribute("visits", visits + 1)
+                                _ = try await request.finish()
+                            }
+                            return incrementsPerWriter
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+                expected += increments
+                let check = try #require(servers[round % 2].beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+                let visits = try #require(try await check.session(create: false)).attribute("visits", as: Int.self)
+                _ = try await check.finish()
+                #expect(visits == expected, "round \(round): \(expected - (visits ?? 0)) of \(increments) increments lost")
+            }
+            for server in servers { #expect(server.turns.heldCount == 0, "every turn ended") }
+        }
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func proceedWithoutLockIsMsmsPolicyOnRequest(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
