@@ -10,10 +10,18 @@ let package = Package(
     name: "swift-session-manager",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "MemcachedClient", targets: ["MemcachedClient"]),
+        // The session core and its framework adapters: no protocol client inside.
         .library(name: "SessionManager", targets: ["SessionManager"]),
-        .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "HummingbirdSessionManager", targets: ["HummingbirdSessionManager"]),
+        // Session stores: pick the one you run; only it and its client get compiled.
+        .library(name: "MemcachedSessionStore", targets: ["MemcachedSessionStore"]),
+        .library(name: "RedisSessionStore", targets: ["RedisSessionStore"]),
+        // Hummingbird PersistDrivers (for hummingbird-auth's own SessionMiddleware).
+        .library(name: "MemcachedPersistDriver", targets: ["MemcachedPersistDriver"]),
+        .library(name: "RedisPersistDriver", targets: ["RedisPersistDriver"]),
+        // The protocol clients alone: they know nothing of sessions.
+        .library(name: "MemcachedClient", targets: ["MemcachedClient"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
         .executable(name: "msm", targets: ["msm"]),
     ],
     dependencies: [
@@ -60,9 +68,6 @@ let package = Package(
         .target(
             name: "SessionManager",
             dependencies: [
-                "MemcachedClient",
-                "RedisClient",
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -70,13 +75,57 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .target(
-            name: "HummingbirdSessionManager",
+            name: "MemcachedSessionStore",
             dependencies: [
                 "SessionManager",
                 "MemcachedClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "RedisSessionStore",
+            dependencies: [
+                "SessionManager",
                 "RedisClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "HummingbirdSessionManager",
+            dependencies: [
+                "SessionManager",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "PersistDriverSupport",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "MemcachedPersistDriver",
+            dependencies: [
+                "MemcachedClient",
+                "PersistDriverSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "RedisPersistDriver",
+            dependencies: [
+                "RedisClient",
+                "PersistDriverSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSwift6
@@ -86,6 +135,8 @@ let package = Package(
             dependencies: [
                 "HummingbirdSessionManager",
                 "SessionManager",
+                "MemcachedSessionStore",
+                "RedisSessionStore",
                 "MemcachedClient",
                 "RedisClient",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -124,6 +175,8 @@ let package = Package(
             name: "SessionManagerTestSupport",
             dependencies: [
                 "SessionManager",
+                "MemcachedSessionStore",
+                "RedisSessionStore",
                 "ServerTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -135,7 +188,6 @@ let package = Package(
             dependencies: [
                 "SessionManager",
                 "SessionManagerTestSupport",
-                "MemcachedClient",
                 "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -145,10 +197,21 @@ let package = Package(
             name: "HummingbirdSessionManagerTests",
             dependencies: [
                 "HummingbirdSessionManager",
-                "RedisClient",
                 "SessionManagerTestSupport",
                 "SessionManager",
+                "ServerTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "PersistDriverTests",
+            dependencies: [
+                "MemcachedPersistDriver",
+                "RedisPersistDriver",
                 "MemcachedClient",
+                "RedisClient",
                 "ServerTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -77,7 +77,7 @@ public struct SessionStoreTopology: Sendable {
 
 /// Runs `operation` once more when its first failure `isRetryable`: the store nodes use it for a
 /// request that failed only because another request broke the connection they shared.
-func retryingOnce<T, Failure: Error>(
+package func retryingOnce<T, Failure: Error>(
     when isRetryable: (Failure) -> Bool,
     _ operation: () async throws(Failure) -> T
 ) async throws(Failure) -> T {

@@ -4,10 +4,12 @@ import Hummingbird
 import HummingbirdSessionManager
 import Logging
 import MemcachedClient
+import MemcachedSessionStore
 import Metrics
 import Prometheus
 import NIOSSL
 import RedisClient
+import RedisSessionStore
 import ServiceLifecycle
 import SessionManager
 

@@ -1,5 +1,7 @@
 import Logging
 import ServerTestSupport
+import MemcachedSessionStore
+import RedisSessionStore
 import SessionManager
 import Synchronization
 

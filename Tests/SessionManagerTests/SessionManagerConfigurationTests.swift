@@ -1,13 +1,12 @@
-import MemcachedClient
 import Testing
 
 @testable import SessionManager
 
-/// Configuration that cannot work fails at start, naming the setting. No sockets: the client
-/// connects lazily, so these managers never touch the network.
+/// Configuration that cannot work fails at start, naming the setting. No sockets: the
+/// managers run on memory stores.
 @Suite struct SessionManagerConfigurationTests {
-    private func topology(_ nodes: String = "m1:127.0.0.1:1,m2:127.0.0.1:2", failover: String = "") throws -> SessionStoreTopology {
-        MemcachedSessionStore.topology(client: try MemcachedClient(nodeList: try MemcachedNodeList(parsing: nodes, failoverNodes: failover)))
+    private func topology(_ nodeIDs: [String] = ["m1", "m2"], failover: Set<String> = []) throws -> SessionStoreTopology {
+        MemorySessionStore.topology(nodeIDs: nodeIDs, failoverNodeIDs: failover)
     }
 
     private func error(_ configure: (inout SessionManagerConfiguration) -> Void) throws -> SessionConfigurationError? {

@@ -1,5 +1,4 @@
 import Logging
-import MemcachedClient
 import ServerTestSupport
 import SessionManagerTestSupport
 import NIOCore

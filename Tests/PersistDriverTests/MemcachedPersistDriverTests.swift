@@ -1,8 +1,9 @@
 import Hummingbird
 import HummingbirdAuth
 import HummingbirdTesting
-import HummingbirdSessionManager  // imported whole beside HummingbirdAuth: no name clashes
+import MemcachedPersistDriver
 import MemcachedClient
+import ServerTestSupport
 import Testing
 
 #if canImport(FoundationEssentials)
@@ -15,9 +16,9 @@ import Foundation
 @Suite(.serialized) struct MemcachedPersistDriverTests {
     private func withDriver(
         keyPrefix: String = MemcachedPersistDriver.defaultKeyPrefix,
-        _ body: (MemcachedPersistDriver, MemcachedCluster) async throws -> Void
+        _ body: (MemcachedPersistDriver, MemcachedTestCluster) async throws -> Void
     ) async throws {
-        try await MemcachedCluster.with(nodes: ["m1", "m2"]) { cluster in
+        try await MemcachedTestCluster.with(nodes: ["m1", "m2"]) { cluster in
             let driver = try MemcachedPersistDriver(client: cluster.makeClient(), nodeID: "m2", keyPrefix: keyPrefix)
             try await body(driver, cluster)
         }

@@ -1,11 +1,12 @@
 import Hummingbird
 import NIOCore
+import PersistDriverSupport
 import RedisClient
 import ServiceLifecycle
 
 /// A Hummingbird `PersistDriver` that keeps its key/value pairs in one Redis node.
 ///
-/// The Redis twin of ``MemcachedPersistDriver``: hand it to hummingbird-auth's `SessionMiddleware`
+/// The Redis twin of `MemcachedPersistDriver`: hand it to hummingbird-auth's `SessionMiddleware`
 /// (or anything built on the persist framework) and values survive restarts and are shared by
 /// every app server.
 ///

@@ -9,12 +9,12 @@ import Foundation
 
 /// How both persist drivers put values into the store: JSON, like Hummingbird's own drivers
 /// would serialize them, and any decoding failure reported as the framework's conversion error.
-enum PersistJSON {
-    static func encode(_ value: some Encodable) throws -> ByteBuffer {
+package enum PersistJSON {
+    package static func encode(_ value: some Encodable) throws -> ByteBuffer {
         ByteBuffer(bytes: try JSONEncoder().encode(value))
     }
 
-    static func decode<Object: Decodable>(_ buffer: ByteBuffer, as type: Object.Type) throws -> Object {
+    package static func decode<Object: Decodable>(_ buffer: ByteBuffer, as type: Object.Type) throws -> Object {
         do {
             return try JSONDecoder().decode(type, from: Data(buffer.readableBytesView))
         } catch {

@@ -1,4 +1,5 @@
 import MemcachedClient
+import SessionManager
 import NIOCore
 
 /// The session store on memcached nodes: msm's original and default backend.

@@ -1,5 +1,6 @@
 import NIOCore
 import RedisClient
+import SessionManager
 
 /// The session store on Redis nodes, with the same semantics as on memcached: the same keys,
 /// the same envelope, and node ids in session ids so failover, backups and migration work alike.

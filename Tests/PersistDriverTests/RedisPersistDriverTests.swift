@@ -1,5 +1,5 @@
 import Hummingbird
-import HummingbirdSessionManager
+import RedisPersistDriver
 import NIOCore
 import RedisClient
 import ServerTestSupport

@@ -1,5 +1,6 @@
 import Hummingbird
 import MemcachedClient
+import PersistDriverSupport
 import ServiceLifecycle
 
 /// A Hummingbird `PersistDriver` that keeps its key/value pairs in one memcached node.
@@ -12,7 +13,7 @@ import ServiceLifecycle
 /// import Hummingbird
 /// import HummingbirdAuth
 /// import MemcachedClient
-/// import struct HummingbirdSessionManager.MemcachedPersistDriver
+/// import MemcachedPersistDriver
 ///
 /// let client = try MemcachedClient(nodeList: MemcachedNodeList(parsing: "127.0.0.1:11211"))
 /// let router = Router(context: BasicSessionRequestContext<UUID, User>.self)
@@ -21,8 +22,8 @@ import ServiceLifecycle
 /// app.addServices(client)   // the client is a Service: it closes its connections on shutdown
 /// ```
 ///
-/// (`HummingbirdSessionManager`'s own session types are named `DistributedSession...`, so both
-/// modules can be imported together.)
+/// (`HummingbirdSessionManager`'s own session types are named `DistributedSession...`, so it
+/// imports beside hummingbird-auth.)
 ///
 /// Semantics, matching Hummingbird's `MemoryPersistDriver`:
 /// - Values are stored as JSON (`JSONEncoder`/`JSONDecoder`). A stored value that does not decode
