@@ -2,6 +2,7 @@
 #
 #   make test                      install test deps (memcached, ...), build, run all tests
 #   make test SWIFT_TEST_FLAGS="--filter MemcachedClientIntegrationTests"
+#   make test-examples             build and run the apps in Examples/
 #   make bench-client              memcached client benchmark (release build)
 #   make bench-redis               Redis client benchmark against redis-benchmark (release build)
 
@@ -12,7 +13,7 @@ BENCH_FLAGS ?=
 DEMO_FLAGS ?=
 HTTP_BENCH_FLAGS ?=
 
-.PHONY: all build test demo bench bench-client bench-redis bench-http clean
+.PHONY: all build test test-examples demo bench bench-client bench-redis bench-http clean
 
 all: build
 
@@ -24,6 +25,13 @@ test:
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 	$(SWIFT) test $(SWIFT_BUILD_FLAGS) $(SWIFT_TEST_FLAGS)
 	python3 Benchmarks/http/test_run.py
+	python3 scripts/test-examples.py --swift $(SWIFT)
+
+# The apps in Examples/ alone: built (a memcached-only app must not compile RedisClient or
+# swift-nio-ssl) and run against real servers.
+test-examples:
+	bash scripts/install-deps.sh test
+	python3 scripts/test-examples.py --swift $(SWIFT)
 
 # The seed's cluster on loopback: memcached m1/m2, app servers A/B, nginx on :8080.
 # DEMO_FLAGS passes options through, e.g. DEMO_FLAGS="--port 9090 --non-sticky", or

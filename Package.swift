@@ -13,6 +13,8 @@ let package = Package(
         // The session core and its framework adapters: no protocol client inside.
         .library(name: "SessionManager", targets: ["SessionManager"]),
         .library(name: "HummingbirdSessionManager", targets: ["HummingbirdSessionManager"]),
+        // Faults on demand over the memory store, for your own tests.
+        .library(name: "SessionManagerTesting", targets: ["SessionManagerTesting"]),
         // Session stores: pick the one you run; only it and its client get compiled.
         .library(name: "MemcachedSessionStore", targets: ["MemcachedSessionStore"]),
         .library(name: "RedisSessionStore", targets: ["RedisSessionStore"]),
@@ -72,6 +74,11 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "SessionManagerTesting",
+            dependencies: ["SessionManager"],
             swiftSettings: strictSwift6
         ),
         .target(
@@ -154,6 +161,8 @@ let package = Package(
             dependencies: [
                 "MemcachedClient",
                 "RedisClient",
+                "SessionManager",
+                "SessionManagerTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/ServerTestSupport",
@@ -190,6 +199,15 @@ let package = Package(
                 "SessionManagerTestSupport",
                 "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "SessionStoreConformanceTests",
+            dependencies: [
+                "SessionManager",
+                "SessionManagerTestSupport",
+                "ServerTestSupport",
             ],
             swiftSettings: strictSwift6
         ),

@@ -72,7 +72,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
 @Suite(.serialized) struct SessionMiddlewareTests {
     /// A request that never asks for its session: no cookie, no store command, with or without a
     /// cookie, in both modes.
-    @Test(arguments: StoreBackend.allCases, [true, false])
+    @Test(arguments: StoreBackend.underTest, [true, false])
     func aRequestThatNeverTouchesItsSessionCostsNothing(backend: StoreBackend, sticky: Bool) async throws {
         try await StoreTestCluster.with(backend: backend) { cluster in
             let manager = try cluster.makeServer(sticky: sticky) { $0.lockingMode = sticky ? .none : .all }
@@ -98,7 +98,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
     /// New session: one cookie with msm's id and the configured attributes, and the session is
     /// stored on the node the id names; the next request keeps the state and sends no cookie;
     /// logout expires the cookie.
-    @Test(arguments: StoreBackend.allCases, [true, false])
+    @Test(arguments: StoreBackend.underTest, [true, false])
     func cookieLifecycle(backend: StoreBackend, sticky: Bool) async throws {
         try await StoreTestCluster.with(backend: backend) { cluster in
             let manager = try cluster.makeServer(sticky: sticky)
@@ -143,7 +143,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
     }
 
     /// Login rotates the id: the new cookie carries the state, the old id is dead.
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func changeSessionIDSendsANewCookieAndKillsTheOldID(backend: StoreBackend) async throws {
         try await StoreTestCluster.with(backend: backend) { cluster in
             let manager = try cluster.makeServer()
@@ -177,7 +177,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
 
     /// An `HTTPError` thrown after the session changed: the error response carries the cookie and
     /// the change is in the store (another app server reads it).
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func anErrorResponseStillStoresTheSessionAndSendsTheCookie(backend: StoreBackend) async throws {
         try await StoreTestCluster.with(backend: backend) { cluster in
             let a = try cluster.makeServer(route: "A")
@@ -211,7 +211,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
 
     /// A path matching `requestURIIgnorePattern` does no session work even behind the middleware;
     /// a handler there that asks for its session gets a 500 (the contract, not a silent session).
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func ignoredPathsDoNoSessionWork(backend: StoreBackend) async throws {
         try await StoreTestCluster.with(backend: backend) { cluster in
             let manager = try cluster.makeServer { $0.requestURIIgnorePattern = #".*\.(css|png)$"# }
@@ -240,7 +240,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
 
     /// Non-sticky, locking `all`: while another app server holds the session's lock the request
     /// gets 503 with `Retry-After`; once released it goes through with the state intact.
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func aHeldLockIsA503WithRetryAfter(backend: StoreBackend) async throws {
         try await StoreTestCluster.with(backend: backend) { cluster in
             let configure: (inout SessionManagerConfiguration) -> Void = {
@@ -272,7 +272,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
 
     /// Non-sticky with every store node dead: a session request is a 503 (never a silently
     /// empty session); a request without session work is unaffected.
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func everyNodeDownIsA503InNonStickyMode(backend: StoreBackend) async throws {
         try await StoreTestCluster.with(backend: backend) { cluster in
             let manager = try cluster.makeServer(sticky: false)

@@ -1,11 +1,17 @@
+import Foundation
 import MemcachedClient
 import NIOCore
 import RedisClient
+import SessionManager
+import SessionManagerTesting
 import Synchronization
 
-/// The store servers the session tests run against: every session scenario must hold on both,
-/// so suites take it as a test argument (`@Test(arguments: StoreBackend.allCases)`).
+/// The stores the session tests run against: every session scenario must hold on each, so
+/// suites take it as a test argument (`@Test(arguments: StoreBackend.underTest)`).
 public enum StoreBackend: String, CaseIterable, Sendable, CustomStringConvertible {
+    /// The in-process `MemorySessionStore`, with faults injected where a test kills, freezes or
+    /// restarts a server: the semantics without a socket, in milliseconds.
+    case memory
     /// memcached, msm's original store.
     case memcached
     /// Redis.
@@ -13,6 +19,13 @@ public enum StoreBackend: String, CaseIterable, Sendable, CustomStringConvertibl
 
     /// The raw value, so test names read `memcached` / `redis`.
     public var description: String { rawValue }
+
+    /// The backends session suites run on: all, or those named in `MSM_TEST_BACKENDS`
+    /// (e.g. `memory` for the semantics alone, without starting a server).
+    public static var underTest: [StoreBackend] {
+        guard let names = ProcessInfo.processInfo.environment["MSM_TEST_BACKENDS"], !names.isEmpty else { return allCases }
+        return names.split(separator: ",").compactMap { StoreBackend(rawValue: String($0)) }
+    }
 }
 
 /// What a fault test does to a store node, whichever server runs it: the same scenario kills,
@@ -37,6 +50,32 @@ public protocol StoreServerProcess: AnyObject, Sendable {
 extension MemcachedServerProcess: StoreServerProcess {}
 extension RedisServerProcess: StoreServerProcess {}
 
+/// A memory node doing what a test does to a server process: killed means down, suspended means
+/// hung until resumed (or its operation timeout), restarted means up and empty.
+public final class MemoryStoreNode: StoreServerProcess {
+    /// The node's data.
+    public let memory: MemorySessionStore
+    /// The node as session managers reach it.
+    public let store: FaultInjectingSessionStore
+    public let endpoint: String
+
+    init(id: String, maximumValueSize: Int) {
+        memory = MemorySessionStore(maximumValueSize: maximumValueSize)
+        store = FaultInjectingSessionStore(memory, timeout: .milliseconds(500))
+        endpoint = "memory:\(id)"
+    }
+
+    public var isRunning: Bool { store.fault != .down }
+    public func kill() async { store.fault = .down }
+    public func suspend() { store.fault = .hung }
+    public func resume() { if store.fault == .hung { store.fault = nil } }
+    public func restart() async throws {
+        memory.removeAll()
+        store.fault = nil
+    }
+    public func log() -> String { "" }
+}
+
 /// Real store nodes by id for one test, memcached or redis-server: every client made through it
 /// is shut down and every process killed when the test ends, also when it throws.
 ///
@@ -56,11 +95,13 @@ public final class StoreTestCluster: Sendable {
 
     /// One node's process, typed so each backend's own counters stay reachable.
     private enum Server: Sendable {
+        case memory(MemoryStoreNode)
         case memcached(MemcachedServerProcess)
         case redis(RedisServerProcess)
 
         var process: any StoreServerProcess {
             switch self {
+            case .memory(let node): return node
             case .memcached(let server): return server
             case .redis(let server): return server
             }
@@ -91,6 +132,8 @@ public final class StoreTestCluster: Sendable {
         do {
             for id in ids {
                 switch backend {
+                case .memory:
+                    servers[id] = .memory(MemoryStoreNode(id: id, maximumValueSize: maxItemSize.map(byteCount) ?? 1 << 20))
                 case .memcached:
                     servers[id] = .memcached(try await MemcachedServerProcess.start(maxItemSize: maxItemSize))
                 case .redis:
@@ -111,6 +154,13 @@ public final class StoreTestCluster: Sendable {
             await cluster.tearDown()
             throw error
         }
+    }
+
+    /// memcached's `1m`/`512k` (binary units) in bytes.
+    private static func byteCount(_ size: String) -> Int {
+        let units: [Character: Int] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30]
+        guard let last = size.last?.lowercased().first, let unit = units[last] else { return Int(size) ?? 1 << 20 }
+        return (Int(size.dropLast()) ?? 1) * unit
     }
 
     /// memcached's `1m`/`512k` (binary units) as Redis spells them (`1mb`/`512kb`; Redis' `1m`
@@ -140,6 +190,16 @@ public final class StoreTestCluster: Sendable {
 
     /// The process of node `id`, to kill, restart, suspend or resume it.
     public func node(_ id: String) -> any StoreServerProcess { servers[id]!.process }
+
+    /// The session store over every memory node, failover nodes marked; the cluster must run
+    /// ``StoreBackend/memory``. Every app server of a test shares these nodes, as real ones would.
+    public func makeMemoryTopology() -> SessionStoreTopology {
+        let failover = Set(failoverNodes.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init))
+        return SessionStoreTopology(nodes: ids.map { id in
+            guard case .memory(let node) = servers[id]! else { preconditionFailure("a memory topology for a \(backend) cluster") }
+            return .init(id: id.isEmpty ? nil : id, isFailover: failover.contains(id), store: node.store)
+        })
+    }
 
     /// Kills every node (a test of "all nodes down").
     public func killAll() async {
@@ -181,7 +241,9 @@ public final class StoreTestCluster: Sendable {
     /// under test; `nil` when absent.
     public func rawGet(_ key: String, on id: String) async throws -> [UInt8]? {
         let nodeID = id.isEmpty ? nil : id
-        switch backend {
+        switch servers[id]! {
+        case .memory(let node):
+            return try await node.memory.get(key)
         case .memcached:
             return try await makeMemcachedClient().node(id: nodeID).get(MemcachedKey(key)).map { Array($0.value.readableBytesView) }
         case .redis:
@@ -192,7 +254,9 @@ public final class StoreTestCluster: Sendable {
     /// Writes `bytes` under `key` on node `id`, without expiry, bypassing whatever is under test.
     public func rawSet(_ key: String, _ bytes: [UInt8], on id: String) async throws {
         let nodeID = id.isEmpty ? nil : id
-        switch backend {
+        switch servers[id]! {
+        case .memory(let node):
+            try await node.memory.set(key, value: bytes, expirationSeconds: 0)
         case .memcached:
             try await makeMemcachedClient().node(id: nodeID).set(MemcachedKey(key), value: ByteBuffer(bytes: bytes))
         case .redis:
@@ -207,6 +271,8 @@ public final class StoreTestCluster: Sendable {
     /// for locks). Deletes and reads are not counted on either.
     public func setCount(on id: String) async throws -> Int {
         switch servers[id]! {
+        case .memory(let node):
+            return node.store.counts.sets
         case .memcached(let server):
             return Int(try await server.stats()["cmd_set"] ?? "") ?? -1
         case .redis(let server):
@@ -227,6 +293,9 @@ public final class StoreTestCluster: Sendable {
         var counts: [String: [String: String]] = [:]
         for id in ids {
             switch servers[id]! {
+            case .memory(let node):
+                let operations = node.store.counts
+                counts[id] = ["gets": "\(operations.gets)", "sets": "\(operations.sets)", "deletes": "\(operations.deletes)"]
             case .memcached(let server):
                 let stats = try await server.stats()
                 counts[id] = stats.filter { ["cmd_get", "cmd_set", "cmd_touch", "delete_hits", "delete_misses", "incr_misses", "incr_hits"].contains($0.key) }

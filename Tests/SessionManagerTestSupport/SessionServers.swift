@@ -10,6 +10,7 @@ extension StoreTestCluster {
     /// for fault tests), as one app server process would hold it.
     public func makeTopology() throws -> SessionStoreTopology {
         switch backend {
+        case .memory: return makeMemoryTopology()
         case .memcached: return MemcachedSessionStore.topology(client: try makeMemcachedClient())
         case .redis: return RedisSessionStore.topology(client: try makeRedisClient())
         }

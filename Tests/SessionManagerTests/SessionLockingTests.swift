@@ -17,7 +17,7 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func aLockThatCannotBeHadInTimeIsATypedErrorByDefault(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try lockedServer(cluster, route: "A")
@@ -50,7 +50,7 @@ import Testing
     /// Issue 9: many requests on one session at once, half on each app server, every one a
     /// read-modify-write with a suspension in the middle (as a handler awaiting anything would
     /// have). With locking, none may lose another's increment, whichever process it ran in.
-    @Test(arguments: StoreBackend.allCases, [LockingMode.all, .uriPattern("GET /myapp/.*")])
+    @Test(arguments: StoreBackend.underTest, [LockingMode.all, .uriPattern("GET /myapp/.*")])
     func concurrentWritersOnTwoServersLoseNoIncrement(backend: StoreBackend, mode: LockingMode) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let servers = [
@@ -90,7 +90,7 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func proceedWithoutLockIsMsmsPolicyOnRequest(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try lockedServer(cluster, route: "A")
@@ -107,7 +107,7 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func aDeadOwnersLockExpiresAndOnlyTheOwnerReleasesIt(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             // A's lock expires quickly (Redis: after exactly 1 s; memcached: within 0-2 s, its clock
@@ -133,7 +133,7 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func autoModeStopsLockingRequestsSeenToBeReadOnly(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try lockedServer(cluster, route: "A", mode: .auto)
@@ -161,7 +161,7 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func uriPatternLocksOnlyMatchingRequests(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try lockedServer(cluster, route: "A", mode: .uriPattern("POST /myapp/.*"))

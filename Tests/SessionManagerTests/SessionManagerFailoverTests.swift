@@ -9,7 +9,7 @@ import Testing
 @Suite(.serialized) struct SessionManagerFailoverTests {
     /// The seed's whole walkthrough at the core level: m2 active, m1 failover, app servers A and B
     /// behind a round-robin balancer.
-    @Test(arguments: StoreBackend.allCases, [true, false])
+    @Test(arguments: StoreBackend.underTest, [true, false])
     func seedWalkthrough(backend: StoreBackend, sticky: Bool) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"], failoverNodes: "m1") { cluster in
             let a = try cluster.makeServer(route: "A", sticky: sticky)
@@ -76,7 +76,7 @@ import Testing
     }
 
     /// Three regular nodes: the primary, then the backup's node, fail in turn; no visit is lost.
-    @Test(arguments: StoreBackend.allCases, [true, false])
+    @Test(arguments: StoreBackend.underTest, [true, false])
     func primaryAndBackupNodesFailInTurn(backend: StoreBackend, sticky: Bool) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["n1", "n2", "n3"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: sticky)
@@ -101,7 +101,7 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreBackend.allCases, [true, false])
+    @Test(arguments: StoreBackend.underTest, [true, false])
     func aNodeKilledBetweenRequestsLosesNothing(backend: StoreBackend, sticky: Bool) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: sticky)
@@ -119,7 +119,7 @@ import Testing
     /// A hung node (SIGSTOP: it keeps its sockets but never answers) costs a request at most the
     /// operation timeout, then the node is marked down and its sessions are served from their
     /// backups; after SIGCONT it serves again.
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func aFrozenNodeCostsATimeoutThenFailsOver(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: false)
@@ -148,7 +148,7 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func allNodesDownStickyKeepsServingFromMemory(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: true)
@@ -168,7 +168,7 @@ import Testing
     }
 
     /// A node that restarts empty must not lose the sessions its backup node still holds.
-    @Test(arguments: StoreBackend.allCases, [true, false])
+    @Test(arguments: StoreBackend.underTest, [true, false])
     func aPrimaryThatRestartedEmptyIsRefilledFromTheBackup(backend: StoreBackend, sticky: Bool) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: sticky)
@@ -185,7 +185,7 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func allNodesDownStickyWithoutALocalCopyIsAnErrorNotANewSession(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: true)
@@ -200,7 +200,7 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.underTest)
     func allNodesDownNonStickyIsAClearErrorNotAHang(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: false)
@@ -219,7 +219,7 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreBackend.allCases, [true, false])
+    @Test(arguments: StoreBackend.underTest, [true, false])
     func aSingleNodeWithoutIDWorksWithoutBackup(backend: StoreBackend, sticky: Bool) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: [""]) { cluster in
             let a = try cluster.makeServer(route: nil, sticky: sticky)

@@ -1,0 +1,42 @@
+import Hummingbird
+import HummingbirdSessionManager
+import MemcachedClient
+import MemcachedSessionStore
+import SessionManager
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A visit counter whose sessions live in memcached, so any number of copies of this app behind
+/// a load balancer share them. Settings come from the environment:
+/// `MEMCACHED_NODES` (msm syntax, default `127.0.0.1:11211`), `PORT` (default 8080), `ROUTE`.
+@main
+struct HummingbirdMemcachedExample {
+    static func main() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let nodes = try MemcachedNodeList(parsing: environment["MEMCACHED_NODES"] ?? "127.0.0.1:11211")
+        let port = Int(environment["PORT"] ?? "") ?? 8080
+
+        let client = try MemcachedClient(nodeList: nodes)
+        var configuration = SessionManagerConfiguration()
+        configuration.route = environment["ROUTE"]
+        let manager = try SessionManager(configuration: configuration, store: MemcachedSessionStore.topology(client: client))
+
+        let router = Router(context: BasicDistributedSessionRequestContext.self)
+        router.add(middleware: DistributedSessionMiddleware(manager: manager))
+        router.get("/visits") { _, context -> String in
+            let session = try await context.sessions.session()
+            let visits = (try session?.attribute("visits", as: Int.self) ?? 0) + 1
+            try session?.setAttribute("visits", visits)
+            return "\(visits)\n"
+        }
+
+        var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
+        // The client first, so it shuts down last: the manager's last writes still reach memcached.
+        app.addServices(client, manager)
+        try await app.runService()
+    }
+}

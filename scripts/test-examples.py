@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Builds the apps in Examples/ and runs each against real servers on free loopback ports.
+
+    python3 scripts/test-examples.py [--swift swift]
+
+HummingbirdMemcached: built alone first, from its own product, and its build folder is checked to
+hold no RedisClient, swift-nio-ssl or Vapor module (the layout promises a memcached-only app never
+compiles them). Then memcached and the app start; two visits with the cookie count 1, 2; the app is
+restarted and the third visit counts 3, so the session lived in memcached, not in the process.
+Every process started here is stopped here, by its pid.
+"""
+
+import argparse
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "Examples")
+FORBIDDEN_MODULES = ("RedisClient", "NIOSSL", "CNIOBoringSSL", "Vapor")
+
+
+def log(message):
+    print(f"test-examples: {message}", flush=True)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def find(program):
+    path = shutil.which(program) or next((p for p in (f"/usr/sbin/{program}", f"/usr/bin/{program}") if os.path.exists(p)), None)
+    if not path:
+        sys.exit(f"test-examples: {program} is not installed (scripts/install-deps.sh test installs it)")
+    return path
+
+
+def build(swift, product):
+    started = time.monotonic()
+    log(f"building {product} (the first build compiles SwiftNIO and Hummingbird: a few minutes)")
+    subprocess.run([swift, "build", "--package-path", EXAMPLES, "--product", product], check=True)
+    log(f"built {product} in {time.monotonic() - started:.0f} s")
+    bin_path = subprocess.run(
+        [swift, "build", "--package-path", EXAMPLES, "--show-bin-path"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return bin_path
+
+
+def compiled_modules(bin_path):
+    """Modules with object files: SwiftPM also makes empty folders for targets it planned but did not build."""
+    modules = set()
+    for name in os.listdir(bin_path):
+        folder = os.path.join(bin_path, name)
+        if name.endswith(".build") and os.path.isdir(folder):
+            if any(f.endswith(".o") for _, _, files in os.walk(folder) for f in files):
+                modules.add(name[: -len(".build")])
+    return modules
+
+
+def wait_until_listening(port, process, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def get(port, path, cookie=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        response = connection.getresponse()
+        return response.status, response.getheader("Set-Cookie"), response.read().decode()
+    finally:
+        connection.close()
+
+
+class Processes:
+    """The processes this script started, stopped by pid whatever happens."""
+
+    def __init__(self):
+        self.running = []
+
+    def start(self, arguments, env=None):
+        process = subprocess.Popen(arguments, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.running.append(process)
+        return process
+
+    def stop(self, process):
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process in self.running:
+            self.running.remove(process)
+
+    def stop_all(self):
+        for process in list(self.running):
+            self.stop(process)
+
+
+def check(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def hummingbird_memcached(swift, processes):
+    bin_path = build(swift, "HummingbirdMemcached")
+    modules = compiled_modules(bin_path)
+    check("MemcachedClient" in modules and "Hummingbird" in modules, f"the module check sees no compiled module: {sorted(modules)}")
+    forbidden = sorted(m for m in modules if m.startswith(FORBIDDEN_MODULES))
+    check(not forbidden, f"a memcached-only app compiled {', '.join(forbidden)}")
+    log("HummingbirdMemcached compiled no RedisClient, swift-nio-ssl or Vapor")
+
+    memcached_port, app_port = free_port(), free_port()
+    as_root = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses to run as root otherwise
+    memcached = processes.start([find("memcached"), "-l", "127.0.0.1", "-p", str(memcached_port), "-U", "0", "-m", "16"] + as_root)
+    wait_until_listening(memcached_port, memcached)
+    env = dict(os.environ, MEMCACHED_NODES=f"127.0.0.1:{memcached_port}", PORT=str(app_port))
+    app = processes.start([os.path.join(bin_path, "HummingbirdMemcached")], env=env)
+    wait_until_listening(app_port, app)
+
+    status, set_cookie, body = get(app_port, "/visits")
+    check(status == 200 and body.strip() == "1", f"first visit: {status} {body!r}")
+    check(set_cookie and set_cookie.startswith("SESSIONID="), f"first visit sets the cookie: {set_cookie!r}")
+    cookie = set_cookie.split(";")[0]
+    status, set_cookie, body = get(app_port, "/visits", cookie)
+    check(status == 200 and body.strip() == "2", f"second visit: {status} {body!r}")
+    check(set_cookie is None, f"no Set-Cookie for an unchanged id: {set_cookie!r}")
+
+    processes.stop(app)  # SIGTERM: graceful shutdown
+    app = processes.start([os.path.join(bin_path, "HummingbirdMemcached")], env=env)
+    wait_until_listening(app_port, app)
+    status, _, body = get(app_port, "/visits", cookie)
+    check(status == 200 and body.strip() == "3", f"after a restart of the app the session is still there: {status} {body!r}")
+    log("HummingbirdMemcached: 3 visits, one app restart, one session in memcached")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--swift", default=os.environ.get("SWIFT", "swift"))
+    arguments = parser.parse_args()
+    processes = Processes()
+    try:
+        hummingbird_memcached(arguments.swift, processes)
+    except (AssertionError, RuntimeError, subprocess.CalledProcessError) as error:
+        print(f"test-examples: FAILED: {error}", file=sys.stderr)
+        for process in processes.running:
+            if process.poll() is not None and process.stderr:
+                print(process.stderr.read()[-2000:], file=sys.stderr)
+        processes.stop_all()
+        print("0 passed, 1 failed")
+        return 1
+    processes.stop_all()
+    print("1 passed, 0 failed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
