@@ -62,14 +62,8 @@ struct MemcachedSessionStoreNode: SessionStoreNode {
         seconds == 0 ? .never : .seconds(seconds)
     }
 
-    /// Runs one store operation: retried once when it failed only because another request broke
-    /// its connection, its error translated for the session layer.
     private func run<T>(_ operation: () async throws(MemcachedError) -> T) async throws(SessionStoreError) -> T {
-        do throws(MemcachedError) {
-            return try await retryingOnce(when: { $0.code == .connectionReset }, operation)
-        } catch {
-            throw Self.translate(error)
-        }
+        try await runStoreOperation(operation, retryingWhen: { $0.code == .connectionReset }, translate: Self.translate)
     }
 
     /// Node trouble means "fail over"; a refused value means "too large"; the rest is logged.

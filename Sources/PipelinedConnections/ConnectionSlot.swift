@@ -199,12 +199,14 @@ package final class ConnectionSlot<Connection: PipelinedConnection, Failure: Pip
 }
 
 extension Duration {
-    /// Whole nanoseconds, saturating: NIO's timers speak `Int64` nanoseconds.
+    /// Whole nanoseconds, saturating at both ends: NIO's timers speak `Int64` nanoseconds. (The
+    /// session core has the same rule for its metrics; it cannot import this module.)
     package var nanosecondsClamped: Int64 {
         let (seconds, attoseconds) = components
         let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow else { return seconds < 0 ? .min : .max }
-        return scaled &+ attoseconds / 1_000_000_000
+        let (sum, sumOverflow) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return sumOverflow ? (seconds < 0 ? .min : .max) : sum
     }
 
     /// For log lines and messages.

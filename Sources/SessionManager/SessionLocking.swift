@@ -95,9 +95,13 @@ final class ReadOnlyRequests: Sendable {
 }
 
 extension Duration {
+    /// Whole nanoseconds, saturating at both ends (the same rule as PipelinedConnections' twin,
+    /// which the core cannot import): metrics timers take `Int64` nanoseconds.
     var nanosecondsClamped: Int64 {
         let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : product + attoseconds / 1_000_000_000
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return seconds < 0 ? .min : .max }
+        let (sum, sumOverflow) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return sumOverflow ? (seconds < 0 ? .min : .max) : sum
     }
 }

@@ -75,6 +75,21 @@ public struct SessionStoreTopology: Sendable {
     }
 }
 
+/// Runs one operation of a store node over a protocol client: once more when it failed only
+/// because another request broke the connection they shared (`isReset`), its error translated
+/// for the session layer. Both store modules run every operation through it.
+package func runStoreOperation<T, Failure: Error>(
+    _ operation: () async throws(Failure) -> T,
+    retryingWhen isReset: (Failure) -> Bool,
+    translate: (Failure) -> SessionStoreError
+) async throws(SessionStoreError) -> T {
+    do throws(Failure) {
+        return try await retryingOnce(when: isReset, operation)
+    } catch {
+        throw translate(error)
+    }
+}
+
 /// Runs `operation` once more when its first failure `isRetryable`: the store nodes use it for a
 /// request that failed only because another request broke the connection they shared.
 package func retryingOnce<T, Failure: Error>(

@@ -43,3 +43,14 @@ import Testing
         #expect(once.count == 1)
     }
 }
+
+/// Durations reach swift-metrics as `Int64` nanoseconds: out-of-range ones saturate, never wrap.
+@Suite struct DurationClampingTests {
+    @Test func durationsSaturateInsteadOfWrapping() {
+        #expect(Duration.milliseconds(1_500).nanosecondsClamped == 1_500_000_000)
+        #expect(Duration.seconds(Int64.max).nanosecondsClamped == .max)
+        #expect(Duration.seconds(Int64.min).nanosecondsClamped == .min)
+        // Whole seconds fit, the added fraction does not.
+        #expect((Duration.seconds(9_223_372_036) + .nanoseconds(999_999_999)).nanosecondsClamped == .max)
+    }
+}
