@@ -3,6 +3,8 @@
 #   make test                      install test deps (memcached, ...), build, run all tests
 #   make test SWIFT_TEST_FLAGS="--filter MemcachedClientIntegrationTests"
 #   make test-examples             build and run the apps in Examples/
+#   make format                    format every Swift file (swift format, .swift-format)
+#   make format-check              fail on unformatted Swift (CI runs it)
 #   make bench-client              memcached client benchmark (release build)
 #   make bench-redis               Redis client benchmark against redis-benchmark (release build)
 
@@ -13,7 +15,7 @@ BENCH_FLAGS ?=
 DEMO_FLAGS ?=
 HTTP_BENCH_FLAGS ?=
 
-.PHONY: all build test test-examples demo bench bench-client bench-redis bench-http clean
+.PHONY: all build test test-examples format format-check demo bench bench-client bench-redis bench-http clean
 
 all: build
 
@@ -32,6 +34,14 @@ test:
 test-examples:
 	bash scripts/install-deps.sh test
 	python3 scripts/test-examples.py --swift $(SWIFT)
+
+SWIFT_FORMAT_PATHS = Sources Tests Benchmarks Examples/Sources Package.swift Examples/Package.swift
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel $(SWIFT_FORMAT_PATHS)
+
+format-check:
+	$(SWIFT) format lint --strict --recursive --parallel $(SWIFT_FORMAT_PATHS)
 
 # The seed's cluster on loopback: memcached m1/m2, app servers A/B, nginx on :8080.
 # DEMO_FLAGS passes options through, e.g. DEMO_FLAGS="--port 9090 --non-sticky", or

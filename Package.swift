@@ -240,7 +240,7 @@ let package = Package(
         .testTarget(
             name: "MsmEndToEndTests",
             dependencies: [
-                "ServerTestSupport",
+                "ServerTestSupport"
             ],
             swiftSettings: strictSwift6
         ),
@@ -277,7 +277,7 @@ let package = Package(
         .target(
             name: "BenchmarkSupport",
             dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio")
             ],
             path: "Benchmarks/BenchmarkSupport",
             swiftSettings: strictSwift6

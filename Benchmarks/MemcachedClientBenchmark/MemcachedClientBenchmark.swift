@@ -1,8 +1,8 @@
 import BenchmarkSupport
 import Foundation
 import MemcachedClient
-import ServerTestSupport
 import NIOCore
+import ServerTestSupport
 
 /// Our client against memcaslap (libmemcached's C load generator), same server, same workload,
 /// one run, side by side. See `make bench-client` and the README's performance section.
@@ -15,7 +15,8 @@ struct MemcachedClientBenchmark {
         if let cpu = options.serverCPU { try pin(pid: server.pid, toCPU: cpu) }
         let clientCPUNote = options.serverCPU.map { "memcached pinned to CPU \($0) (taskset)" } ?? "no CPU pinning"
 
-        print("""
+        print(
+            """
             workload: \(options.valueSize)-byte values, \(Int(options.getRatio * 100))% get / \(100 - Int(options.getRatio * 100))% set, \
             \(options.keyCount) keys, \(options.seconds) s per run, memcached \(options.serverThreads) thread(s) on \(server.endpoint), \(clientCPUNote)
             """)
@@ -76,15 +77,15 @@ struct MemcachedClientBenchmark {
     static func runMemcaslap(server: MemcachedServerProcess, concurrency: Int, options: BenchmarkOptions) throws -> RunResult {
         let configuration = FileManager.default.temporaryDirectory.appendingPathComponent("memcaslap-\(getpid()).cfg")
         try """
-            key
-            16 16 1
-            value
-            \(options.valueSize) \(options.valueSize) 1
-            cmd
-            0 \(1 - options.getRatio)
-            1 \(options.getRatio)
+        key
+        16 16 1
+        value
+        \(options.valueSize) \(options.valueSize) 1
+        cmd
+        0 \(1 - options.getRatio)
+        1 \(options.getRatio)
 
-            """.write(to: configuration, atomically: true, encoding: .utf8)
+        """.write(to: configuration, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: configuration) }
 
         let arguments = [
@@ -181,7 +182,9 @@ struct BenchmarkOptions {
             case "--keys": keyCount = try arguments.number(argument)
             case "--connections-per-node": connectionsPerNode = try arguments.number(argument)
             case "--server-threads": serverThreads = try arguments.number(argument)
-            case "--no-pinning": serverCPU = nil; clientCPU = nil
+            case "--no-pinning":
+                serverCPU = nil
+                clientCPU = nil
             case "--no-memcaslap": runMemcaslap = false
             case "-h", "--help": arguments.printUsageAndExit()
             default: throw arguments.unknown(argument)

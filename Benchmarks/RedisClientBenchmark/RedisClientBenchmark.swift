@@ -19,12 +19,15 @@ struct RedisClientBenchmark {
         defer { Task { await server.kill() } }
         if let cpu = options.serverCPU { try pin(pid: server.pid, toCPU: cpu) }
         let version = (try? await server.info("server"))?["redis_version"] ?? "?"
-        let cpuNote = options.serverCPU.map { cpu in
-            "redis-server pinned to CPU \(cpu), redis-benchmark to CPU \(options.clientCPU.map(String.init) ?? "-") (taskset)"
-        } ?? "no CPU pinning"
-        let sizing = options.requests.map { "fixed -n \($0)" }
+        let cpuNote =
+            options.serverCPU.map { cpu in
+                "redis-server pinned to CPU \(cpu), redis-benchmark to CPU \(options.clientCPU.map(String.init) ?? "-") (taskset)"
+            } ?? "no CPU pinning"
+        let sizing =
+            options.requests.map { "fixed -n \($0)" }
             ?? "sized per row from a calibration run of 10,000 x P requests to last ~\(options.seconds) s"
-        print("""
+        print(
+            """
             workload: \(options.valueSize)-byte values, \(options.commands.map(\.rawValue).joined(separator: " and ")) measured separately, \
             \(options.keyCount) random keys (key:__rand_int__, prefilled), \(options.seconds) s per run of ours, \
             our client on \(options.connectionsPerNode) connection(s) with its tasks on \(options.onEventLoops ? "the connections' event loops" : "the global executor"); redis-server \(version) on \(server.endpoint), \(cpuNote); \
@@ -51,7 +54,8 @@ struct RedisClientBenchmark {
                         progress("redis-benchmark: \(label)...")
                         theirs = try runRedisBenchmark(server: server, command: command, concurrency: concurrency, depth: depth, options: options)
                     }
-                    rows.append(Row(depth: depth, command: command, concurrency: concurrency, ours: ours, theirs: theirs?.result, requests: theirs?.requests))
+                    rows.append(
+                        Row(depth: depth, command: command, concurrency: concurrency, ours: ours, theirs: theirs?.result, requests: theirs?.requests))
                 }
             }
         }
@@ -69,7 +73,8 @@ struct RedisClientBenchmark {
                 ]
             }
         )
-        print("""
+        print(
+            """
             no pipelining: ours runs N tasks, each awaiting one command at a time; redis-benchmark -c N -P 1.
             pipeline P: ours runs N tasks, each sending P commands as one batch (RedisNodeClient.pipeline) and awaiting all; redis-benchmark -c N -P P.
             Latencies: ours per command, from its issue (pipelined: from its batch's issue to the batch's last reply); redis-benchmark
@@ -135,7 +140,8 @@ struct RedisClientBenchmark {
         let node = try client.node(id: nil)
         for _ in 0..<options.connectionsPerNode { try await node.ping() }  // open every connection first
 
-        let executors: [any TaskExecutor] = options.onEventLoops
+        let executors: [any TaskExecutor] =
+            options.onEventLoops
             ? MultiThreadedEventLoopGroup.singleton.makeIterator().map { EventLoopTaskExecutor($0) } : []
         let result = try await runTimedWorkers(concurrency: concurrency, seconds: options.seconds, executors: executors) { worker, deadline in
             var random = SplitMix64(seed: UInt64(worker) &* 0x9E37_79B9 &+ 1)
@@ -283,7 +289,9 @@ struct BenchmarkOptions {
             case "--keys": keyCount = try arguments.number(argument)
             case "--connections-per-node": connectionsPerNode = try arguments.number(argument)
             case "--requests": requests = try arguments.number(argument)
-            case "--no-pinning": serverCPU = nil; clientCPU = nil
+            case "--no-pinning":
+                serverCPU = nil
+                clientCPU = nil
             case "--no-redis-benchmark": runRedisBenchmark = false
             case "--on-event-loops": onEventLoops = true
             case "-h", "--help": arguments.printUsageAndExit()

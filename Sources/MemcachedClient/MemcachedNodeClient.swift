@@ -21,17 +21,18 @@ public final class MemcachedNodeClient: Sendable {
         let metrics = MemcachedNodeMetrics(node: node)
         self.metrics = metrics
         let backoff = ReconnectBackoff(initial: configuration.initialReconnectDelay, maximum: configuration.maximumReconnectDelay)
-        self.connections = ConnectionSlots((0..<configuration.connectionsPerNode).map { _ in
-            ConnectionSlot(
-                nodeDescription: node.description,
-                eventLoop: eventLoopGroup.next(),
-                backoff: backoff,
-                connect: { eventLoop throws(MemcachedError) in
-                    try await MemcachedConnection.connect(to: node, configuration: configuration, eventLoop: eventLoop)
-                },
-                onEvent: { event in Self.record(event, node: node, logger: logger, metrics: metrics) }
-            )
-        })
+        self.connections = ConnectionSlots(
+            (0..<configuration.connectionsPerNode).map { _ in
+                ConnectionSlot(
+                    nodeDescription: node.description,
+                    eventLoop: eventLoopGroup.next(),
+                    backoff: backoff,
+                    connect: { eventLoop throws(MemcachedError) in
+                        try await MemcachedConnection.connect(to: node, configuration: configuration, eventLoop: eventLoop)
+                    },
+                    onEvent: { event in Self.record(event, node: node, logger: logger, metrics: metrics) }
+                )
+            })
     }
 
     // MARK: Reading
@@ -93,12 +94,15 @@ public final class MemcachedNodeClient: Sendable {
     }
 
     /// Stores `value` unconditionally.
-    public func set(_ key: MemcachedKey, value: ByteBuffer, expiration: MemcachedExpiration = .never, flags: UInt32 = 0) async throws(MemcachedError) {
+    public func set(_ key: MemcachedKey, value: ByteBuffer, expiration: MemcachedExpiration = .never, flags: UInt32 = 0) async throws(MemcachedError)
+    {
         _ = try await store(key, value: value, mode: .set, expiration: expiration, flags: flags)
     }
 
     /// Stores `value` only if `key` is absent; `true` when it was stored. The primitive behind locks.
-    public func add(_ key: MemcachedKey, value: ByteBuffer, expiration: MemcachedExpiration = .never, flags: UInt32 = 0) async throws(MemcachedError) -> Bool {
+    public func add(
+        _ key: MemcachedKey, value: ByteBuffer, expiration: MemcachedExpiration = .never, flags: UInt32 = 0
+    ) async throws(MemcachedError) -> Bool {
         if case .stored = try await store(key, value: value, mode: .add, expiration: expiration, flags: flags) { return true }
         return false
     }
@@ -117,16 +121,22 @@ public final class MemcachedNodeClient: Sendable {
 
     /// Adds `delta` to a decimal counter; `nil` when it does not exist and `initial` is not given.
     /// With `initial`, a missing counter is created with that value (and the delta is not applied).
-    public func increment(_ key: MemcachedKey, by delta: UInt64 = 1, initial: (value: UInt64, expiration: MemcachedExpiration)? = nil) async throws(MemcachedError) -> UInt64? {
+    public func increment(
+        _ key: MemcachedKey, by delta: UInt64 = 1, initial: (value: UInt64, expiration: MemcachedExpiration)? = nil
+    ) async throws(MemcachedError) -> UInt64? {
         try await arithmetic(key, increment: true, delta: delta, initial: initial)
     }
 
     /// Subtracts `delta` from a decimal counter, stopping at 0; `nil` when it does not exist.
-    public func decrement(_ key: MemcachedKey, by delta: UInt64 = 1, initial: (value: UInt64, expiration: MemcachedExpiration)? = nil) async throws(MemcachedError) -> UInt64? {
+    public func decrement(
+        _ key: MemcachedKey, by delta: UInt64 = 1, initial: (value: UInt64, expiration: MemcachedExpiration)? = nil
+    ) async throws(MemcachedError) -> UInt64? {
         try await arithmetic(key, increment: false, delta: delta, initial: initial)
     }
 
-    private func arithmetic(_ key: MemcachedKey, increment: Bool, delta: UInt64, initial: (value: UInt64, expiration: MemcachedExpiration)?) async throws(MemcachedError) -> UInt64? {
+    private func arithmetic(
+        _ key: MemcachedKey, increment: Bool, delta: UInt64, initial: (value: UInt64, expiration: MemcachedExpiration)?
+    ) async throws(MemcachedError) -> UInt64? {
         let response = try await execute(.arithmetic(key, increment: increment, delta: delta, initial: initial))
         switch response.status {
         case .value:
@@ -169,19 +179,24 @@ public final class MemcachedNodeClient: Sendable {
         }
     }
 
-    private static func record(_ event: ConnectionSlot<MemcachedConnection, MemcachedError>.Event, node: MemcachedNode, logger: Logger, metrics: MemcachedNodeMetrics) {
+    private static func record(
+        _ event: ConnectionSlot<MemcachedConnection, MemcachedError>.Event, node: MemcachedNode, logger: Logger, metrics: MemcachedNodeMetrics
+    ) {
         switch event {
         case .connected(let afterFailures):
             metrics.connects.increment()
             if afterFailures > 0 {
-                logger.info("memcached node reachable again", metadata: ["memcached.node": "\(node)", "memcached.failed_attempts": "\(afterFailures)"])
+                logger.info(
+                    "memcached node reachable again", metadata: ["memcached.node": "\(node)", "memcached.failed_attempts": "\(afterFailures)"])
             }
         case .connectFailed(let error, let retryIn):
             metrics.connectFailures.increment()
-            logger.warning("memcached node unreachable", metadata: [
-                "memcached.node": "\(node)", "error": "\(error.message)",
-                "memcached.retry_in_ms": "\(retryIn.wholeMilliseconds)",
-            ])
+            logger.warning(
+                "memcached node unreachable",
+                metadata: [
+                    "memcached.node": "\(node)", "error": "\(error.message)",
+                    "memcached.retry_in_ms": "\(retryIn.wholeMilliseconds)",
+                ])
         }
     }
 

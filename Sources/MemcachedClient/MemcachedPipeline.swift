@@ -39,10 +39,11 @@ enum MemcachedPipeline: PipelineProtocol {
             return .failConnection(MemcachedError(.clientError, "memcached answered ERROR (unknown command)"))
         default:
             guard response.opaque == opaque else {
-                return .failConnection(MemcachedError(
-                    .protocolError,
-                    "reply carries opaque \(response.opaque.map(String.init) ?? "none"), expected \(opaque.map(String.init) ?? "none")"
-                ))
+                return .failConnection(
+                    MemcachedError(
+                        .protocolError,
+                        "reply carries opaque \(response.opaque.map(String.init) ?? "none"), expected \(opaque.map(String.init) ?? "none")"
+                    ))
             }
             return .deliver
         }

@@ -26,7 +26,9 @@ struct MemcachedResponseDecoder: NIOSingleStepByteToMessageDecoder {
     mutating func decode(buffer: inout ByteBuffer) throws -> MemcachedResponse? {
         let view = buffer.readableBytesView
         guard let lineFeed = view.firstIndex(of: UInt8(ascii: "\n")) else {
-            if view.count > Self.maximumLineLength { throw MemcachedDecodingError(description: "reply line longer than \(Self.maximumLineLength) bytes") }
+            if view.count > Self.maximumLineLength {
+                throw MemcachedDecodingError(description: "reply line longer than \(Self.maximumLineLength) bytes")
+            }
             return nil
         }
         let lineLength = lineFeed - view.startIndex

@@ -1,18 +1,19 @@
 import MemcachedClient
-import SessionManager
 import NIOCore
+import SessionManager
 
 /// The session store on memcached nodes: msm's original and default backend.
 public enum MemcachedSessionStore {
     /// The topology for every node of `client`, failover nodes marked as its node list says.
     public static func topology(client: MemcachedClient) -> SessionStoreTopology {
-        SessionStoreTopology(nodes: client.nodes.map { node in
-            SessionStoreTopology.Node(
-                id: node.node.id,
-                isFailover: node.node.id.map(client.nodeList.isFailoverNode(id:)) ?? false,
-                store: MemcachedSessionStoreNode(client: node)
-            )
-        })
+        SessionStoreTopology(
+            nodes: client.nodes.map { node in
+                SessionStoreTopology.Node(
+                    id: node.node.id,
+                    isFailover: node.node.id.map(client.nodeList.isFailoverNode(id:)) ?? false,
+                    store: MemcachedSessionStoreNode(client: node)
+                )
+            })
     }
 }
 

@@ -114,12 +114,13 @@ package final class ConnectionSlot<Connection: PipelinedConnection, Failure: Pip
             case .backingOff(let until, let consecutiveFailures, let lastError):
                 let now = NIODeadline.now()
                 guard now >= until else {
-                    return .fail(Failure.backingOff(
-                        consecutiveFailures: consecutiveFailures,
-                        lastError: lastError,
-                        retryIn: .nanoseconds((until - now).nanoseconds),
-                        node: nodeDescription
-                    ))
+                    return .fail(
+                        Failure.backingOff(
+                            consecutiveFailures: consecutiveFailures,
+                            lastError: lastError,
+                            retryIn: .nanoseconds((until - now).nanoseconds),
+                            node: nodeDescription
+                        ))
                 }
                 return startConnecting(&state, consecutiveFailures: consecutiveFailures)
             case .shutDown:
@@ -142,7 +143,8 @@ package final class ConnectionSlot<Connection: PipelinedConnection, Failure: Pip
             let delay = backoff.delay(afterFailures: consecutiveFailures + 1)
             let wasShutDown = state.withLock { state -> Bool in
                 if case .shutDown = state { return true }
-                state = .backingOff(until: .now() + .nanoseconds(delay.nanosecondsClamped), consecutiveFailures: consecutiveFailures + 1, lastError: error)
+                state = .backingOff(
+                    until: .now() + .nanoseconds(delay.nanosecondsClamped), consecutiveFailures: consecutiveFailures + 1, lastError: error)
                 return false
             }
             if !wasShutDown { onEvent(.connectFailed(error, retryIn: delay)) }

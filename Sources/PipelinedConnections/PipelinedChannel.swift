@@ -10,7 +10,8 @@ package final class PipelinedChannel<Handler: PipelinedChannelHandler>: Pipeline
     @usableFromInline let handler: NIOLoopBound<PipelinedChannelHandlerCore<Pipeline, Handler.Decoder>>
     @usableFromInline let usability: ConnectionUsability
 
-    private init(channel: any Channel, handler: NIOLoopBound<PipelinedChannelHandlerCore<Pipeline, Handler.Decoder>>, usability: ConnectionUsability) {
+    private init(channel: any Channel, handler: NIOLoopBound<PipelinedChannelHandlerCore<Pipeline, Handler.Decoder>>, usability: ConnectionUsability)
+    {
         self.channel = channel
         self.handler = handler
         self.usability = usability

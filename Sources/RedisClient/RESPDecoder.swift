@@ -306,11 +306,13 @@ private struct RESPParser {
         case "-inf": return -.infinity
         case "nan", "-nan": return .nan
         default:
-            guard !text.isEmpty, text.allSatisfy({ byte in
-                (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-                    || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
-                    || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")
-            }) else { return nil }
+            guard !text.isEmpty,
+                text.allSatisfy({ byte in
+                    (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                        || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+                        || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")
+                })
+            else { return nil }
             return Double(string)
         }
     }

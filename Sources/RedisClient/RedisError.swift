@@ -112,7 +112,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     private var advice: String {
         switch code {
         case .invalidArgument:
-            return "Check the key, value or setting against Redis' limits; with a lowered proto-max-bulk-len, set maximumValueLength to match so such values are refused before sending."
+            return
+                "Check the key, value or setting against Redis' limits; with a lowered proto-max-bulk-len, set maximumValueLength to match so such values are refused before sending."
         case .connectionReset: return "Retry the command; the client opens a new connection."
         case .timeout, .connectionClosed, .connectFailed, .nodeUnavailable:
             return "Check that redis-server runs and answers at that address; the client reconnects by itself."

@@ -30,17 +30,18 @@ public final class RedisNodeClient: Sendable {
         let metrics = RedisNodeMetrics(node: node)
         self.metrics = metrics
         let backoff = ReconnectBackoff(initial: configuration.initialReconnectDelay, maximum: configuration.maximumReconnectDelay)
-        self.connections = ConnectionSlots((0..<configuration.connectionsPerNode).map { _ in
-            ConnectionSlot(
-                nodeDescription: node.description,
-                eventLoop: eventLoopGroup.next(),
-                backoff: backoff,
-                connect: { eventLoop throws(RedisError) in
-                    try await RedisConnection.connect(to: node, configuration: configuration, tls: tls, eventLoop: eventLoop)
-                },
-                onEvent: { event in Self.record(event, node: node, logger: logger, metrics: metrics) }
-            )
-        })
+        self.connections = ConnectionSlots(
+            (0..<configuration.connectionsPerNode).map { _ in
+                ConnectionSlot(
+                    nodeDescription: node.description,
+                    eventLoop: eventLoopGroup.next(),
+                    backoff: backoff,
+                    connect: { eventLoop throws(RedisError) in
+                        try await RedisConnection.connect(to: node, configuration: configuration, tls: tls, eventLoop: eventLoop)
+                    },
+                    onEvent: { event in Self.record(event, node: node, logger: logger, metrics: metrics) }
+                )
+            })
     }
 
     // MARK: Strings
@@ -87,9 +88,10 @@ public final class RedisNodeClient: Sendable {
                 node: node.description
             )
         }
-        let reply = try await execute(try command { () throws(RESPCommandError) in
-            try .set(key, value, expiration: expiration, condition: condition)
-        })
+        let reply = try await execute(
+            try command { () throws(RESPCommandError) in
+                try .set(key, value, expiration: expiration, condition: condition)
+            })
         switch reply {
         case .simpleString("OK"): return true
         case .null, .bulkString(nil): return false
@@ -144,13 +146,15 @@ public final class RedisNodeClient: Sendable {
     /// `NOSCRIPT`.
     public func evaluate(_ script: RedisScript, keys: [String], arguments: [RESPArgument] = []) async throws(RedisError) -> RESPValue {
         do throws(RedisError) {
-            return try await execute(try command { () throws(RESPCommandError) in
-                try .evalsha(script.sha1, keys: keys, arguments: arguments)
-            })
-        } catch where error.code == .scriptNotFound {
-            return try await execute(try command { () throws(RESPCommandError) in
-                try .eval(script.source, keys: keys, arguments: arguments)
-            })
+            return try await execute(
+                try command { () throws(RESPCommandError) in
+                    try .evalsha(script.sha1, keys: keys, arguments: arguments)
+                })
+        } catch  where error.code == .scriptNotFound {
+            return try await execute(
+                try command { () throws(RESPCommandError) in
+                    try .eval(script.source, keys: keys, arguments: arguments)
+                })
         }
     }
 
@@ -278,7 +282,8 @@ public final class RedisNodeClient: Sendable {
         RedisError(.protocolError, "unexpected reply \(reply) to \(command)", node: node.description)
     }
 
-    private static func record(_ event: ConnectionSlot<RedisConnection, RedisError>.Event, node: RedisNode, logger: Logger, metrics: RedisNodeMetrics) {
+    private static func record(_ event: ConnectionSlot<RedisConnection, RedisError>.Event, node: RedisNode, logger: Logger, metrics: RedisNodeMetrics)
+    {
         switch event {
         case .connected(let afterFailures):
             metrics.connects.increment()
@@ -287,9 +292,11 @@ public final class RedisNodeClient: Sendable {
             }
         case .connectFailed(let error, let retryIn):
             metrics.connectFailures.increment()
-            logger.warning("redis node unreachable", metadata: [
-                "redis.node": "\(node)", "error": "\(error.message)", "redis.retry_in_ms": "\(retryIn.wholeMilliseconds)",
-            ])
+            logger.warning(
+                "redis node unreachable",
+                metadata: [
+                    "redis.node": "\(node)", "error": "\(error.message)", "redis.retry_in_ms": "\(retryIn.wholeMilliseconds)",
+                ])
         }
     }
 

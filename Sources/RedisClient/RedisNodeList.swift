@@ -366,7 +366,8 @@ extension RedisNodeList {
         var result = ""
         for byte in text.utf8 {
             let scalar = Unicode.Scalar(byte)
-            let isUnreserved = ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+            let isUnreserved =
+                ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
                 || "_-.~".unicodeScalars.contains(scalar)
             if byte < 0x80 && isUnreserved {
                 result.unicodeScalars.append(scalar)

@@ -14,7 +14,8 @@ public struct RedisScript: Sendable, Hashable {
 
     /// Deletes `KEYS[1]` only while it still holds `ARGV[1]`: the owner-checked release of a lock
     /// (a plain `DEL` could remove a lock that expired and was taken by someone else).
-    public static let deleteIfEqual = RedisScript("""
+    public static let deleteIfEqual = RedisScript(
+        """
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end
         """)
 }

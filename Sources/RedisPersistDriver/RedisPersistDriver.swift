@@ -141,7 +141,8 @@ public struct RedisPersistDriver: PersistDriver {
 
     /// `GET` and `PTTL` of one key, atomically: a missing key is `{false, -2}` (Lua's false
     /// becomes a null bulk string).
-    private static let valueAndTimeToLive = RedisScript("""
+    private static let valueAndTimeToLive = RedisScript(
+        """
         return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
         """)
 }

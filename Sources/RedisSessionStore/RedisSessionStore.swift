@@ -7,13 +7,14 @@ import SessionManager
 public enum RedisSessionStore {
     /// The topology for every node of `client`, failover nodes marked as its node list says.
     public static func topology(client: RedisClient) -> SessionStoreTopology {
-        SessionStoreTopology(nodes: client.nodes.map { node in
-            SessionStoreTopology.Node(
-                id: node.node.id,
-                isFailover: node.node.id.map(client.nodeList.isFailoverNode(id:)) ?? false,
-                store: RedisSessionStoreNode(client: node)
-            )
-        })
+        SessionStoreTopology(
+            nodes: client.nodes.map { node in
+                SessionStoreTopology.Node(
+                    id: node.node.id,
+                    isFailover: node.node.id.map(client.nodeList.isFailoverNode(id:)) ?? false,
+                    store: RedisSessionStoreNode(client: node)
+                )
+            })
     }
 }
 

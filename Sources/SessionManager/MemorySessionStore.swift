@@ -36,9 +36,10 @@ public final class MemorySessionStore: SessionStoreNode {
         guard !nodeIDs.isEmpty else {
             return SessionStoreTopology(nodes: [.init(id: nil, isFailover: false, store: MemorySessionStore())])
         }
-        return SessionStoreTopology(nodes: nodeIDs.map { id in
-            .init(id: id, isFailover: failoverNodeIDs.contains(id), store: MemorySessionStore())
-        })
+        return SessionStoreTopology(
+            nodes: nodeIDs.map { id in
+                .init(id: id, isFailover: failoverNodeIDs.contains(id), store: MemorySessionStore())
+            })
     }
 
     /// The number of live (unexpired) items.

@@ -38,7 +38,8 @@ struct SessionCookieFormatter: Sendable {
         let separators = Set("()<>@,;:\\\"/[]?={} \t".utf8)
         let name = configuration.name.utf8
         guard !name.isEmpty, name.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !separators.contains($0) }) else {
-            throw SessionConfigurationError(setting: "cookie.name", "\"\(configuration.name)\" is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)")
+            throw SessionConfigurationError(
+                setting: "cookie.name", "\"\(configuration.name)\" is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)")
         }
         for (setting, value) in [("cookie.path", configuration.path), ("cookie.domain", configuration.domain ?? "x")] {
             guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ";") }) else {

@@ -155,7 +155,9 @@ public enum SessionEnvelope {
         for (name, value) in sorted {
             let nameLength = name.utf8.count
             precondition(nameLength <= Int(UInt16.max), "session attribute name is \(nameLength) bytes; the envelope holds at most 65535")
-            precondition(UInt64(value.count) <= UInt64(UInt32.max), "session attribute '\(name)' is \(value.count) bytes; the envelope holds at most 4294967295")
+            precondition(
+                UInt64(value.count) <= UInt64(UInt32.max),
+                "session attribute '\(name)' is \(value.count) bytes; the envelope holds at most 4294967295")
             total += 2 + nameLength + 4 + value.count
         }
 
@@ -234,7 +236,8 @@ public enum SessionEnvelope {
         guard count <= reader.remaining / minimumAttributeSize else {
             throw SessionEnvelopeError(
                 kind: .truncated,
-                detail: "\(count) attributes need at least \(UInt64(count) * UInt64(minimumAttributeSize)) bytes, \(reader.remaining) remain at offset \(reader.position)"
+                detail:
+                    "\(count) attributes need at least \(UInt64(count) * UInt64(minimumAttributeSize)) bytes, \(reader.remaining) remain at offset \(reader.position)"
             )
         }
         var attributes = [String: [UInt8]](minimumCapacity: count)
@@ -258,7 +261,8 @@ public enum SessionEnvelope {
             )
         }
 
-        let stored = UInt32(bytes[bodyEnd]) << 24 | UInt32(bytes[bodyEnd + 1]) << 16
+        let stored =
+            UInt32(bytes[bodyEnd]) << 24 | UInt32(bytes[bodyEnd + 1]) << 16
             | UInt32(bytes[bodyEnd + 2]) << 8 | UInt32(bytes[bodyEnd + 3])
         let computed = bytes.withUnsafeBufferPointer { crc32(UnsafeBufferPointer(rebasing: $0[0..<bodyEnd])) }
         guard stored == computed else {
@@ -420,12 +424,15 @@ extension SessionEnvelope {
             var index = 0
             let count = bytes.count
             while count - index >= 8 {
-                let one = crc
+                let one =
+                    crc
                     ^ (UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8
                         | UInt32(bytes[index + 2]) << 16 | UInt32(bytes[index + 3]) << 24)
-                let two = UInt32(bytes[index + 4]) | UInt32(bytes[index + 5]) << 8
+                let two =
+                    UInt32(bytes[index + 4]) | UInt32(bytes[index + 5]) << 8
                     | UInt32(bytes[index + 6]) << 16 | UInt32(bytes[index + 7]) << 24
-                crc = table[7 * 256 + Int(one & 0xFF)] ^ table[6 * 256 + Int((one >> 8) & 0xFF)]
+                crc =
+                    table[7 * 256 + Int(one & 0xFF)] ^ table[6 * 256 + Int((one >> 8) & 0xFF)]
                     ^ table[5 * 256 + Int((one >> 16) & 0xFF)] ^ table[4 * 256 + Int(one >> 24)]
                     ^ table[3 * 256 + Int(two & 0xFF)] ^ table[2 * 256 + Int((two >> 8) & 0xFF)]
                     ^ table[1 * 256 + Int((two >> 16) & 0xFF)] ^ table[Int(two >> 24)]

@@ -57,9 +57,11 @@ extension SessionManager {
                 metrics.failovers.increment()
                 let target = nodes.nodes[index].isFailover ? (await nodes.nodeForNewSession() ?? index) : index
                 relocate(session, to: target)
-                logger.info("session failed over to its backup copy", metadata: [
-                    "session": "\(id)", "from": "\(id.nodeID ?? "-")", "to": "\(nodes.id(of: target) ?? "-")",
-                ])
+                logger.info(
+                    "session failed over to its backup copy",
+                    metadata: [
+                        "session": "\(id)", "from": "\(id.nodeID ?? "-")", "to": "\(nodes.id(of: target) ?? "-")",
+                    ])
                 return .found(session)
             } catch {
                 if error.kind == .nodeUnavailable { nodes.markDown(index, because: error) }

@@ -61,10 +61,11 @@ extension SessionManager {
 
         let clock = ContinuousClock()
         let encodingStart = clock.now
-        let bytes = SessionEnvelope.encode(SessionRecord(
-            id: snapshot.id.random, creationTime: snapshot.creationTime, lastAccessedTime: now,
-            maxInactiveInterval: Int32(clamping: snapshot.maxInactiveInterval), attributes: snapshot.persisted
-        ))
+        let bytes = SessionEnvelope.encode(
+            SessionRecord(
+                id: snapshot.id.random, creationTime: snapshot.creationTime, lastAccessedTime: now,
+                maxInactiveInterval: Int32(clamping: snapshot.maxInactiveInterval), attributes: snapshot.persisted
+            ))
         metrics.serialization.recordNanoseconds((clock.now - encodingStart).nanosecondsClamped)
         metrics.serializedSize.record(bytes.count)
 
@@ -89,9 +90,14 @@ extension SessionManager {
             } catch {
                 if error.kind == .valueTooLarge {
                     metrics.storeFailures.increment()
-                    logger.error("session too large for the store", metadata: ["session": "\(snapshot.id)", "bytes": "\(bytes.count)", "error": "\(error.message)"])
-                    await restoreLastStoredVersion(of: session, changed: snapshot.persisted, key: storageKey(snapshot.id.random), node: target, expiration: expiration)
-                    throw SessionError(.sessionTooLarge, "the session is \(bytes.count) bytes, more than the store accepts: \(error.message); the change was discarded")
+                    logger.error(
+                        "session too large for the store",
+                        metadata: ["session": "\(snapshot.id)", "bytes": "\(bytes.count)", "error": "\(error.message)"])
+                    await restoreLastStoredVersion(
+                        of: session, changed: snapshot.persisted, key: storageKey(snapshot.id.random), node: target, expiration: expiration)
+                    throw SessionError(
+                        .sessionTooLarge,
+                        "the session is \(bytes.count) bytes, more than the store accepts: \(error.message); the change was discarded")
                 }
                 nodes.markDown(target, because: error)
                 guard attempt == 0, let next = await nodes.nodeForNewSession(excluding: target) else { break }

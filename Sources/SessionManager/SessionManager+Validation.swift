@@ -2,7 +2,8 @@
 extension SessionManager {
     static func validate(_ configuration: SessionManagerConfiguration, store: SessionStoreTopology) throws(SessionConfigurationError) {
         if !configuration.enabled && !configuration.sticky {
-            throw SessionConfigurationError(setting: "enabled", "a disabled store only works with sticky sessions (non-sticky sessions live nowhere else)")
+            throw SessionConfigurationError(
+                setting: "enabled", "a disabled store only works with sticky sessions (non-sticky sessions live nowhere else)")
         }
         if configuration.enabled {
             if store.nodes.isEmpty {
@@ -13,7 +14,8 @@ extension SessionManager {
             }
             for node in store.nodes {
                 if let id = node.id, !SessionID.isValidNodeID(id) {
-                    throw SessionConfigurationError(setting: "memcachedNodes", "node id \"\(id)\" must be letters, digits or '_' (it becomes part of session ids)")
+                    throw SessionConfigurationError(
+                        setting: "memcachedNodes", "node id \"\(id)\" must be letters, digits or '_' (it becomes part of session ids)")
                 }
             }
             if !store.nodes.isEmpty, store.nodes.allSatisfy(\.isFailover) {

@@ -98,7 +98,7 @@ package func retryingOnce<T, Failure: Error>(
 ) async throws(Failure) -> T {
     do {
         return try await operation()
-    } catch where isRetryable(error) {
+    } catch  where isRetryable(error) {
         return try await operation()
     }
 }

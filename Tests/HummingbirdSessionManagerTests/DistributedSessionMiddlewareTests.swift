@@ -104,8 +104,11 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
             let manager = try cluster.makeServer(sticky: sticky)
             for kind in ContextKind.allCases {
                 switch kind {
-                case .basic: try await exerciseCookieLifecycle(Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self)), cluster)
-                case .custom: try await exerciseCookieLifecycle(Application(router: sessionRouter(manager, context: ShopRequestContext.self)), cluster)
+                case .basic:
+                    try await exerciseCookieLifecycle(
+                        Application(router: sessionRouter(manager, context: BasicDistributedSessionRequestContext.self)), cluster)
+                case .custom:
+                    try await exerciseCookieLifecycle(Application(router: sessionRouter(manager, context: ShopRequestContext.self)), cluster)
                 }
             }
         }

@@ -1,8 +1,8 @@
 import Hummingbird
 import HummingbirdTesting
 import ServerTestSupport
-import SessionManagerTestSupport
 import SessionManager
+import SessionManagerTestSupport
 import Synchronization
 import Testing
 

@@ -1,6 +1,6 @@
 import Logging
-import ServerTestSupport
 import NIOCore
+import ServerTestSupport
 import ServiceLifecycle
 import Testing
 
@@ -50,7 +50,8 @@ import Testing
 
             // compare-and-swap
             guard case .stored(let newCAS) = try await node.store(key("a"), value: ByteBuffer(string: "v2"), cas: item.cas) else {
-                Issue.record("CAS store with the current token failed"); return
+                Issue.record("CAS store with the current token failed")
+                return
             }
             #expect(newCAS != item.cas)
             #expect(try await node.store(key("a"), value: ByteBuffer(string: "v3"), cas: item.cas) == .exists)
@@ -178,7 +179,10 @@ import Testing
             async let outcomes: [MemcachedError?] = withTaskGroup(of: MemcachedError?.self) { group in
                 for _ in 0..<500 {
                     group.addTask {
-                        do throws(MemcachedError) { _ = try await node.get(self.key("k")); return nil } catch { return error }
+                        do throws(MemcachedError) {
+                            _ = try await node.get(self.key("k"))
+                            return nil
+                        } catch { return error }
                     }
                 }
                 return await group.reduce(into: []) { $0.append($1) }
@@ -188,7 +192,9 @@ import Testing
             let errors = await outcomes
             let elapsed = clock.now - start
             #expect(errors.count == 500)
-            #expect(errors.allSatisfy { $0 != nil && $0!.isNodeFailure }, "\(Dictionary(grouping: errors, by: { $0.map { "\($0.code)" } ?? "success" }).mapValues(\.count))")
+            #expect(
+                errors.allSatisfy { $0 != nil && $0!.isNodeFailure },
+                "\(Dictionary(grouping: errors, by: { $0.map { "\($0.code)" } ?? "success" }).mapValues(\.count))")
             #expect(errors.contains { $0?.code == .connectionClosed })
             #expect(elapsed < .seconds(10), "requests waited for the 20 s timeout instead of failing when the node died")
 
@@ -263,7 +269,10 @@ import Testing
                 for index in 0..<200 {
                     group.addTask {
                         if index == 100 { await serviceGroup.triggerGracefulShutdown() }
-                        do throws(MemcachedError) { _ = try await node.get(self.key("k")); return nil } catch { return error }
+                        do throws(MemcachedError) {
+                            _ = try await node.get(self.key("k"))
+                            return nil
+                        } catch { return error }
                     }
                 }
                 return await group.reduce(into: []) { $0.append($1) }

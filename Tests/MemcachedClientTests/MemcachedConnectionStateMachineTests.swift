@@ -20,10 +20,12 @@ import Testing
         #expect(first != nil && first != second)
 
         guard case .succeed(1, _) = machine.receive(MemcachedResponse(status: .stored, opaque: first)) else {
-            Issue.record("first reply not paired with first request"); return
+            Issue.record("first reply not paired with first request")
+            return
         }
         guard case .succeed(2, _) = machine.receive(MemcachedResponse(status: .miss, opaque: second)) else {
-            Issue.record("second reply not paired with second request"); return
+            Issue.record("second reply not paired with second request")
+            return
         }
         #expect(machine.pendingCount == 0)
     }
@@ -32,7 +34,8 @@ import Testing
         var machine = Machine()
         _ = enqueue(&machine, 1, usesOpaque: false)
         guard case .succeed(1, _) = machine.receive(MemcachedResponse(status: .noop)) else {
-            Issue.record("mn reply not delivered"); return
+            Issue.record("mn reply not delivered")
+            return
         }
     }
 
@@ -41,7 +44,8 @@ import Testing
         let first = enqueue(&machine, 1)!
         _ = enqueue(&machine, 2)
         guard case .close(let others, let othersError, let head) = machine.receive(MemcachedResponse(status: .stored, opaque: first &+ 1)) else {
-            Issue.record("mismatch not detected"); return
+            Issue.record("mismatch not detected")
+            return
         }
         #expect(others == [2])
         #expect(othersError.code == .connectionReset)
@@ -51,7 +55,8 @@ import Testing
         // Closed: later requests fail at once instead of waiting forever, like the queued ones
         // (not with the head's own error: they were not at fault).
         guard case .fail(3, let error) = machine.enqueue(3, usesOpaque: true, deadline: later) else {
-            Issue.record("request accepted on a closed connection"); return
+            Issue.record("request accepted on a closed connection")
+            return
         }
         #expect(error.code == .connectionReset)
         #expect(error.message.contains("opaque"), "names the earlier failure: \(error.message)")
@@ -60,7 +65,8 @@ import Testing
     @Test func anUnsolicitedReplyResetsTheConnection() {
         var machine = Machine()
         guard case .close([], let error, nil) = machine.receive(MemcachedResponse(status: .stored)) else {
-            Issue.record("unsolicited reply accepted"); return
+            Issue.record("unsolicited reply accepted")
+            return
         }
         #expect(error.code == .protocolError)
     }
@@ -71,15 +77,18 @@ import Testing
         _ = enqueue(&machine, 2)
         let third = enqueue(&machine, 3)
         guard case .fail(1, let tooLarge) = machine.receive(MemcachedResponse(status: .serverError("object too large for cache"))) else {
-            Issue.record("too large not a per-request failure"); return
+            Issue.record("too large not a per-request failure")
+            return
         }
         #expect(tooLarge.code == .itemTooLarge)
         guard case .fail(2, let noMemory) = machine.receive(MemcachedResponse(status: .serverError("out of memory storing object"))) else {
-            Issue.record("out of memory not a per-request failure"); return
+            Issue.record("out of memory not a per-request failure")
+            return
         }
         #expect(noMemory.code == .outOfMemory)
         guard case .succeed(3, _) = machine.receive(MemcachedResponse(status: .stored, opaque: third)) else {
-            Issue.record("stream lost step after a per-request failure"); return
+            Issue.record("stream lost step after a per-request failure")
+            return
         }
     }
 
@@ -87,12 +96,15 @@ import Testing
         var machine = Machine()
         _ = enqueue(&machine, 1)
         let second = enqueue(&machine, 2)
-        guard case .fail(1, let error) = machine.receive(MemcachedResponse(status: .clientError("cannot increment or decrement non-numeric value"))) else {
-            Issue.record("non-numeric arithmetic reset the connection"); return
+        guard case .fail(1, let error) = machine.receive(MemcachedResponse(status: .clientError("cannot increment or decrement non-numeric value")))
+        else {
+            Issue.record("non-numeric arithmetic reset the connection")
+            return
         }
         #expect(error.code == .invalidValue)
         guard case .succeed(2, _) = machine.receive(MemcachedResponse(status: .stored, opaque: second)) else {
-            Issue.record("stream lost step"); return
+            Issue.record("stream lost step")
+            return
         }
     }
 
@@ -104,7 +116,8 @@ import Testing
         _ = enqueue(&machine, 1)
         _ = enqueue(&machine, 2)
         guard case .close([2], _, let head) = machine.receive(MemcachedResponse(status: status)) else {
-            Issue.record("\(status) did not reset the connection"); return
+            Issue.record("\(status) did not reset the connection")
+            return
         }
         #expect(head?.0 == 1)
     }
@@ -116,17 +129,20 @@ import Testing
         _ = machine.enqueue(2, usesOpaque: true, deadline: start + .seconds(2))
 
         guard case .rearm(let deadline) = machine.checkTimeouts(now: start + .milliseconds(500), timeout: .seconds(1)) else {
-            Issue.record("timed out early"); return
+            Issue.record("timed out early")
+            return
         }
         #expect(deadline == start + .seconds(1))
 
         guard case .close(let waiters, let error) = machine.checkTimeouts(now: start + .seconds(1), timeout: .seconds(1)) else {
-            Issue.record("did not time out"); return
+            Issue.record("did not time out")
+            return
         }
         #expect(waiters == [1, 2])
         #expect(error.code == .timeout)
         guard case .none = machine.checkTimeouts(now: start + .seconds(5), timeout: .seconds(1)) else {
-            Issue.record("timed out twice"); return
+            Issue.record("timed out twice")
+            return
         }
     }
 
@@ -144,11 +160,13 @@ import Testing
         let closesNow = machine.drain()
         #expect(closesNow == false)
         guard case .fail(2, let error) = machine.enqueue(2, usesOpaque: true, deadline: later) else {
-            Issue.record("draining connection took a request"); return
+            Issue.record("draining connection took a request")
+            return
         }
         #expect(error.code == .clientShutdown)
         guard case .succeedAndClose(1, _) = machine.receive(MemcachedResponse(status: .stored, opaque: first)) else {
-            Issue.record("last reply did not close"); return
+            Issue.record("last reply did not close")
+            return
         }
     }
 
@@ -175,7 +193,8 @@ extension MemcachedConnectionStateMachineTests {
         _ = machine.close(MemcachedError(.connectionClosed, "channel closed"))
         #expect(machine.closedError?.code == .clientShutdown)
         guard case .fail(1, let error) = machine.enqueue(1, usesOpaque: true, deadline: .now()) else {
-            Issue.record("closed connection took a request"); return
+            Issue.record("closed connection took a request")
+            return
         }
         #expect(error.code == .clientShutdown)
     }
@@ -187,7 +206,8 @@ extension MemcachedConnectionStateMachineTests {
         _ = enqueue(&machine, 1)
         _ = machine.drain()
         guard case .close([], let error, let head) = machine.receive(MemcachedResponse(status: .serverError("object too large for cache"))) else {
-            Issue.record("a drained connection stayed open after its last reply"); return
+            Issue.record("a drained connection stayed open after its last reply")
+            return
         }
         #expect(error.code == .itemTooLarge)
         #expect(head?.0 == 1)

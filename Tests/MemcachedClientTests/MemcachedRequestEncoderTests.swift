@@ -28,7 +28,8 @@ import Testing
             encoded(.store(key, value: value, mode: .add, expiration: .seconds(5), flags: 42, cas: 99))
                 == "ms session-1 4 T5 F42 ME C99 c O7\r\na\r\nb\r\n"
         )
-        #expect(encoded(.store(key, value: ByteBuffer(), mode: .replace, expiration: .never, flags: 0, cas: nil)) == "ms session-1 0 T0 MR c O7\r\n\r\n")
+        #expect(
+            encoded(.store(key, value: ByteBuffer(), mode: .replace, expiration: .never, flags: 0, cas: nil)) == "ms session-1 0 T0 MR c O7\r\n\r\n")
     }
 
     @Test func storeKeepsTheCallersValueIntact() {

@@ -1,6 +1,6 @@
-import ServerTestSupport
 import NIOCore
 import NIOTestUtils
+import ServerTestSupport
 import Testing
 
 @testable import MemcachedClient

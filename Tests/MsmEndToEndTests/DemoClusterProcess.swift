@@ -43,10 +43,11 @@ final class DemoClusterProcess: Sendable {
         storePorts = [ports[3], ports[4]]
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.msmBinary)
-        process.arguments = [
-            "demo", "--port", "\(nginxPort)", "--app-ports", "\(appPorts[0]),\(appPorts[1])",
-            "--store", store.rawValue, "--\(store.rawValue)-ports", "\(storePorts[0]),\(storePorts[1])",
-        ] + arguments
+        process.arguments =
+            [
+                "demo", "--port", "\(nginxPort)", "--app-ports", "\(appPorts[0]),\(appPorts[1])",
+                "--store", store.rawValue, "--\(store.rawValue)-ports", "\(storePorts[0]),\(storePorts[1])",
+            ] + arguments
         let stdin = Pipe()
         let stdout = Pipe()
         process.standardInput = stdin
@@ -56,7 +57,10 @@ final class DemoClusterProcess: Sendable {
         let output = self.output
         stdout.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                return
+            }
             output.append(String(decoding: data, as: UTF8.self))
         }
         try process.run()
@@ -82,7 +86,9 @@ final class DemoClusterProcess: Sendable {
     /// Runs `body` against a ready demo and stops the demo afterwards, whether `body` threw or
     /// not; returns the stopped demo for checks on its output.
     @discardableResult
-    static func with(store: DemoStore = .memcached, arguments: [String] = [], _ body: (DemoClusterProcess) async throws -> Void) async throws -> DemoClusterProcess {
+    static func with(
+        store: DemoStore = .memcached, arguments: [String] = [], _ body: (DemoClusterProcess) async throws -> Void
+    ) async throws -> DemoClusterProcess {
         let demo = try await startReady(store: store, arguments: arguments)
         do {
             try await body(demo)

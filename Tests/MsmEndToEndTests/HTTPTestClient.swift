@@ -33,7 +33,9 @@ struct HTTPReply: CustomStringConvertible {
 enum HTTPTestClient {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    static func request(_ method: String = "GET", port: Int, path: String, cookie: String? = nil, accept: String = "application/json", body: String = "") throws -> HTTPReply {
+    static func request(
+        _ method: String = "GET", port: Int, path: String, cookie: String? = nil, accept: String = "application/json", body: String = ""
+    ) throws -> HTTPReply {
         var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: \(accept)\r\nConnection: close\r\n"
         if let cookie { request += "Cookie: \(cookie)\r\n" }
         request += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"

@@ -34,11 +34,16 @@ import Glibc
     @Test func everySettingCanComeFromTheEnvironment() async throws {
         try await withMemcachedServer { memcached in
             let port = try FreeLoopbackPort.allocate()
-            let serve = try run(["serve"], environment: [
-                "MSM_PORT": "\(port)", "MSM_ROUTE": "Z", "MSM_MEMCACHED_NODES": "n1:\(memcached.endpoint)",
-                "MSM_STICKY": "false", "MSM_LOCKING_MODE": "all", "MSM_COOKIE_NAME": "ENVSESSION", "MSM_LOG_LEVEL": "warning",
-            ])
-            defer { serve.terminate(); serve.waitUntilExit() }
+            let serve = try run(
+                ["serve"],
+                environment: [
+                    "MSM_PORT": "\(port)", "MSM_ROUTE": "Z", "MSM_MEMCACHED_NODES": "n1:\(memcached.endpoint)",
+                    "MSM_STICKY": "false", "MSM_LOCKING_MODE": "all", "MSM_COOKIE_NAME": "ENVSESSION", "MSM_LOG_LEVEL": "warning",
+                ])
+            defer {
+                serve.terminate()
+                serve.waitUntilExit()
+            }
             let page = try #require(try await firstPage(port: port), "msm serve did not answer on MSM_PORT \(port)")
             #expect(page.json["servedBy"] as? String == "Z")
             #expect(page.json["node"] as? String == "n1")
@@ -162,7 +167,9 @@ import Glibc
             #expect(reply.status == 200, "\(reply)")
             #expect(try await redis.info("keyspace")["db3"]?.hasPrefix("keys=1") == true, "the session went through the TLS port to db 3")
         }
-        let (status, output) = try await runToEnd(["serve", "--memcached-nodes", "rediss://127.0.0.1:1", "--redis-tls-ca-file", "/nonexistent/ca.pem"])
+        let (status, output) = try await runToEnd([
+            "serve", "--memcached-nodes", "rediss://127.0.0.1:1", "--redis-tls-ca-file", "/nonexistent/ca.pem",
+        ])
         #expect(status != 0)
         #expect(output.contains("--redis-tls-ca-file"), "\(output)")
     }

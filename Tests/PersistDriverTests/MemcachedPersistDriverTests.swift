@@ -1,8 +1,8 @@
 import Hummingbird
 import HummingbirdAuth
 import HummingbirdTesting
-import MemcachedPersistDriver
 import MemcachedClient
+import MemcachedPersistDriver
 import ServerTestSupport
 import Testing
 

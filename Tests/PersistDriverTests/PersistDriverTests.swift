@@ -1,11 +1,11 @@
 import Hummingbird
 import HummingbirdAuth
 import HummingbirdTesting
-import MemcachedPersistDriver
-import RedisPersistDriver
 import MemcachedClient
+import MemcachedPersistDriver
 import NIOCore
 import RedisClient
+import RedisPersistDriver
 import ServerTestSupport
 import Testing
 
@@ -49,12 +49,13 @@ func withStore(_ backend: PersistBackend, _ body: (PersistStore) async throws ->
             func raw(on node: String) -> @Sendable (String) async throws -> (text: String, ttl: Duration?)? {
                 { key in try await cluster.rawGet(key, on: node).map { (String(buffer: $0.value), $0.timeToLive) } }
             }
-            try await body(PersistStore(
-                driver: try MemcachedPersistDriver(client: cluster.makeClient(), nodeID: "m2"),
-                raw: raw(on: "m2"),
-                rawElsewhere: raw(on: "m1"),
-                rawSet: { key, bytes in try await cluster.rawSet(key, bytes, on: "m2") }
-            ))
+            try await body(
+                PersistStore(
+                    driver: try MemcachedPersistDriver(client: cluster.makeClient(), nodeID: "m2"),
+                    raw: raw(on: "m2"),
+                    rawElsewhere: raw(on: "m1"),
+                    rawSet: { key, bytes in try await cluster.rawSet(key, bytes, on: "m2") }
+                ))
         }
     case .redis:
         try await withRedisServer { server in
@@ -68,12 +69,13 @@ func withStore(_ backend: PersistBackend, _ body: (PersistStore) async throws ->
                 }
             }
             do {
-                try await body(PersistStore(
-                    driver: try RedisPersistDriver(client: client, nodeID: "d2"),
-                    raw: raw(on: "d2"),
-                    rawElsewhere: raw(on: "d0"),
-                    rawSet: { key, bytes in try await client.node(id: "d2").set(key, value: ByteBuffer(bytes: bytes)) }
-                ))
+                try await body(
+                    PersistStore(
+                        driver: try RedisPersistDriver(client: client, nodeID: "d2"),
+                        raw: raw(on: "d2"),
+                        rawElsewhere: raw(on: "d0"),
+                        rawSet: { key, bytes in try await client.node(id: "d2").set(key, value: ByteBuffer(bytes: bytes)) }
+                    ))
             } catch {
                 await client.shutdown()
                 throw error
@@ -270,7 +272,8 @@ func withStore(_ backend: PersistBackend, _ body: (PersistStore) async throws ->
                 #expect(try await client.execute(uri: "/me", method: .get, headers: [.cookie: cookie]).status == .unauthorized)
 
                 // A forged cookie (too long for a memcached key, a miss on Redis) is no session.
-                let forged = try await client.execute(uri: "/me", method: .get, headers: [.cookie: "SESSION_ID=" + String(repeating: "A", count: 300)])
+                let forged = try await client.execute(
+                    uri: "/me", method: .get, headers: [.cookie: "SESSION_ID=" + String(repeating: "A", count: 300)])
                 #expect(forged.status == .unauthorized)
             }
         }

@@ -1,7 +1,7 @@
 import Hummingbird
-import RedisPersistDriver
 import NIOCore
 import RedisClient
+import RedisPersistDriver
 import ServerTestSupport
 import Testing
 

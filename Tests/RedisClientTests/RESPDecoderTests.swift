@@ -1,6 +1,6 @@
-import ServerTestSupport
 import NIOCore
 import NIOTestUtils
+import ServerTestSupport
 import Testing
 
 @testable import RedisClient
@@ -13,10 +13,15 @@ import Testing
         ("+OK\r\n", .simpleString("OK")),
         ("+\r\n", .simpleString("")),
         ("-ERR unknown command 'FOO'\r\n", .error(RESPError(code: "ERR", message: "unknown command 'FOO'"))),
-        ("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
-         .error(RESPError(code: "WRONGTYPE", message: "Operation against a key holding the wrong kind of value"))),
+        (
+            "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+            .error(RESPError(code: "WRONGTYPE", message: "Operation against a key holding the wrong kind of value"))
+        ),
         ("-NOAUTH Authentication required.\r\n", .error(RESPError(code: "NOAUTH", message: "Authentication required."))),
-        ("-LOADING Redis is loading the dataset in memory\r\n", .error(RESPError(code: "LOADING", message: "Redis is loading the dataset in memory"))),
+        (
+            "-LOADING Redis is loading the dataset in memory\r\n",
+            .error(RESPError(code: "LOADING", message: "Redis is loading the dataset in memory"))
+        ),
         ("-MOVED 3999 127.0.0.1:6381\r\n", .error(RESPError(code: "MOVED", message: "3999 127.0.0.1:6381"))),
         ("-BUSY\r\n", .error(RESPError(code: "BUSY", message: ""))),
         (":0\r\n", .integer(0)),
@@ -186,7 +191,10 @@ import Testing
         #expect(throws: RESPDecodingError.self) { try decoder.decode(buffer: &tooDeep) }
     }
 
-    @Test(arguments: ["*4294967295\r\n", "~4294967295\r\n", ">4294967295\r\n", "%4294967295\r\n", "|4294967295\r\n", "*9223372036854775807\r\n", "%4611686018427387904\r\n"])
+    @Test(arguments: [
+        "*4294967295\r\n", "~4294967295\r\n", ">4294967295\r\n", "%4294967295\r\n", "|4294967295\r\n", "*9223372036854775807\r\n",
+        "%4611686018427387904\r\n",
+    ])
     func rejectsAForgedAggregateCountBeforeItsElements(header: String) {
         #expect(throws: RESPDecodingError.self) { try Self.decodeAll(ByteBuffer(string: header)) }
     }
@@ -321,9 +329,10 @@ import Testing
         case 11: return .set(children(&generator))
         case 12: return .push(children(&generator))
         default:
-            return .map((0..<Int(generator.next() % 3)).map { _ in
-                (randomValue(&generator, depth: depth + 1), randomValue(&generator, depth: depth + 1))
-            })
+            return .map(
+                (0..<Int(generator.next() % 3)).map { _ in
+                    (randomValue(&generator, depth: depth + 1), randomValue(&generator, depth: depth + 1))
+                })
         }
     }
 
@@ -337,7 +346,9 @@ import Testing
         case .error(let error): line("-", error.description)
         case .integer(let integer): line(":", String(integer))
         case .bulkString(nil): line("$", "-1")
-        case .bulkString(let buffer?): line("$", String(buffer.readableBytes)); body(buffer)
+        case .bulkString(let buffer?):
+            line("$", String(buffer.readableBytes))
+            body(buffer)
         case .array(nil): line("*", "-1")
         case .array(let elements?):
             line("*", String(elements.count))
@@ -347,7 +358,9 @@ import Testing
         case .boolean(let boolean): line("#", boolean ? "t" : "f")
         case .bigNumber(let text): line("(", text)
         case .verbatimString(let format, let text):
-            line("=", String(text.readableBytes + 4)); bytes += Array("\(format):".utf8); body(text)
+            line("=", String(text.readableBytes + 4))
+            bytes += Array("\(format):".utf8)
+            body(text)
         case .map(let pairs):
             line("%", String(pairs.count))
             for (key, value) in pairs {

@@ -41,10 +41,16 @@ import Testing
             #expect(try await node.set("fresh", value: ByteBuffer(string: "x"), expiration: .seconds(60), condition: .ifNotExists))
 
             // Milliseconds TTLs, set atomically with the value.
-            guard case .expires(let left) = try await node.timeToLive("fresh") else { Issue.record("no TTL on fresh"); return }
+            guard case .expires(let left) = try await node.timeToLive("fresh") else {
+                Issue.record("no TTL on fresh")
+                return
+            }
             #expect(left > .seconds(59) && left <= .seconds(60))
             #expect(try await node.expire("fresh", after: .milliseconds(1500)))
-            guard case .expires(let shorter) = try await node.timeToLive("fresh") else { Issue.record("no TTL after PEXPIRE"); return }
+            guard case .expires(let shorter) = try await node.timeToLive("fresh") else {
+                Issue.record("no TTL after PEXPIRE")
+                return
+            }
             #expect(shorter <= .milliseconds(1500))
             #expect(try await node.expire("missing", after: .seconds(1)) == false)
             #expect(try await node.timeToLive("missing") == .missing)
@@ -142,7 +148,12 @@ import Testing
         try await withRedisServer { server in
             let inThree = try makeClient(server, database: 3) { $0.connectionsPerNode = 3 }
             let inZero = try makeClient(server)
-            defer { Task { await inThree.shutdown(); await inZero.shutdown() } }
+            defer {
+                Task {
+                    await inThree.shutdown()
+                    await inZero.shutdown()
+                }
+            }
             // Several connections: each must have run SELECT before carrying a command.
             for index in 0..<30 { try await inThree.node(id: "r1").set("k\(index)", value: ByteBuffer(string: "three")) }
             #expect(try await inZero.node(id: "r1").get("k0") == nil)
@@ -265,7 +276,10 @@ import Testing
             async let outcomes: [RedisError?] = withTaskGroup(of: RedisError?.self) { group in
                 for _ in 0..<500 {
                     group.addTask {
-                        do throws(RedisError) { _ = try await node.get("k"); return nil } catch { return error }
+                        do throws(RedisError) {
+                            _ = try await node.get("k")
+                            return nil
+                        } catch { return error }
                     }
                 }
                 return await group.reduce(into: []) { $0.append($1) }
@@ -327,7 +341,10 @@ import Testing
             let replies = try await node.pipeline(batch)
             #expect(replies.count == 2001)
             let wrongType = replies[500]
-            guard case .failure(let error) = wrongType else { Issue.record("WRONGTYPE not reported"); return }
+            guard case .failure(let error) = wrongType else {
+                Issue.record("WRONGTYPE not reported")
+                return
+            }
             #expect(error.code == .wrongType)
             var answered = replies
             answered.remove(at: 500)
@@ -376,7 +393,8 @@ import Testing
                 try .set("big", ByteBuffer(repeating: 0x61, count: 2 << 20)), try .get("small"),
             ])
             guard case .failure(let refused) = replies[0], case .failure(let reset) = replies[1] else {
-                Issue.record("expected both to fail: \(replies)"); return
+                Issue.record("expected both to fail: \(replies)")
+                return
             }
             #expect(refused.code == .invalidArgument)
             #expect(reset.code == .connectionReset)
@@ -462,7 +480,10 @@ import Testing
                 for index in 0..<200 {
                     group.addTask {
                         if index == 100 { await serviceGroup.triggerGracefulShutdown() }
-                        do throws(RedisError) { _ = try await node.get("k"); return nil } catch { return error }
+                        do throws(RedisError) {
+                            _ = try await node.get("k")
+                            return nil
+                        } catch { return error }
                     }
                 }
                 return await group.reduce(into: []) { $0.append($1) }

@@ -1,5 +1,5 @@
-import RedisClient
 import MemcachedClient
+import RedisClient
 import Testing
 
 @Suite struct RedisNodeListTests {
@@ -59,16 +59,17 @@ import Testing
         #expect(passwordOnly == RedisNode(host: "h", port: 6380, database: 1, password: RedisPassword("secret")))
     }
 
-    @Test(arguments: [
-        ("redis://:p%40ss%3Aword@h", nil, "p@ss:word"),
-        ("redis://us%3Aer%40x:pw@h", "us:er@x", "pw"),
-        ("redis://:%25%2C%20%2F%3F%23@h", nil, "%, /?#"),
-        ("redis://:%c3%a9t%C3%A9@h", nil, "été"),
-        // The last '@' ends the credentials, and only the first ':' splits them.
-        ("redis://:a@b@h", nil, "a@b"),
-        ("redis://u:a:b/c?d#e@h", "u", "a:b/c?d#e"),
-        ("redis://ü:ß@h", "ü", "ß"),
-    ] as [(String, String?, String)])
+    @Test(
+        arguments: [
+            ("redis://:p%40ss%3Aword@h", nil, "p@ss:word"),
+            ("redis://us%3Aer%40x:pw@h", "us:er@x", "pw"),
+            ("redis://:%25%2C%20%2F%3F%23@h", nil, "%, /?#"),
+            ("redis://:%c3%a9t%C3%A9@h", nil, "été"),
+            // The last '@' ends the credentials, and only the first ':' splits them.
+            ("redis://:a@b@h", nil, "a@b"),
+            ("redis://u:a:b/c?d#e@h", "u", "a:b/c?d#e"),
+            ("redis://ü:ß@h", "ü", "ß"),
+        ] as [(String, String?, String)])
     func credentialsArePercentDecoded(list: String, username: String?, password: String) throws {
         let node = try #require(try RedisNodeList(parsing: list).nodes.first)
         #expect(node.username == username)

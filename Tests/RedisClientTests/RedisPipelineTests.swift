@@ -12,7 +12,8 @@ import Testing
 
     private func enqueue(_ machine: inout Machine, _ waiter: Int) {
         guard case .write = machine.enqueue(waiter, request: .ping(), deadline: later) else {
-            Issue.record("command \(waiter) refused"); return
+            Issue.record("command \(waiter) refused")
+            return
         }
     }
 
@@ -21,10 +22,12 @@ import Testing
         enqueue(&machine, 1)
         enqueue(&machine, 2)
         guard case .succeed(1, .simpleString("PONG")) = machine.receive(.simpleString("PONG")) else {
-            Issue.record("first reply not paired with the first command"); return
+            Issue.record("first reply not paired with the first command")
+            return
         }
         guard case .succeed(2, .integer(7)) = machine.receive(.integer(7)) else {
-            Issue.record("second reply not paired with the second command"); return
+            Issue.record("second reply not paired with the second command")
+            return
         }
         #expect(machine.pendingCount == 0)
     }
@@ -35,10 +38,12 @@ import Testing
         enqueue(&machine, 2)
         let refusal = RESPValue.error(RESPError(parsing: "WRONGTYPE Operation against a key holding the wrong kind of value"))
         guard case .succeed(1, refusal) = machine.receive(refusal) else {
-            Issue.record("error reply not delivered to its command"); return
+            Issue.record("error reply not delivered to its command")
+            return
         }
         guard case .succeed(2, .null) = machine.receive(.null) else {
-            Issue.record("stream lost step after an error reply"); return
+            Issue.record("stream lost step after an error reply")
+            return
         }
     }
 
@@ -46,22 +51,26 @@ import Testing
         var machine = Machine()
         enqueue(&machine, 1)
         guard case .none = machine.receive(.push([.bulkString(ByteBuffer(string: "invalidate")), .array([])])) else {
-            Issue.record("a push frame was paired with a command"); return
+            Issue.record("a push frame was paired with a command")
+            return
         }
         #expect(machine.pendingCount == 1)
         guard case .succeed(1, _) = machine.receive(.simpleString("OK")) else {
-            Issue.record("the real reply was lost after a push frame"); return
+            Issue.record("the real reply was lost after a push frame")
+            return
         }
     }
 
     @Test func anUnsolicitedReplyResetsTheConnection() {
         var machine = Machine()
         guard case .close([], let error, nil) = machine.receive(.simpleString("OK")) else {
-            Issue.record("unsolicited reply accepted"); return
+            Issue.record("unsolicited reply accepted")
+            return
         }
         #expect(error.code == .protocolError)
         guard case .fail(2, let refused) = machine.enqueue(2, request: .ping(), deadline: later) else {
-            Issue.record("command accepted on a closed connection"); return
+            Issue.record("command accepted on a closed connection")
+            return
         }
         #expect(refused.code == .protocolError)
     }
@@ -75,14 +84,16 @@ import Testing
         enqueue(&machine, 2)
         let refusal = RESPValue.error(RESPError(parsing: "ERR Protocol error: invalid bulk length"))
         guard case .close([2], let followers, let head?) = machine.receive(refusal) else {
-            Issue.record("the connection stayed open after a protocol error"); return
+            Issue.record("the connection stayed open after a protocol error")
+            return
         }
         #expect(head.0 == 1)
         #expect(head.1.code == .invalidArgument)
         #expect(followers.code == .connectionReset)
         #expect(followers.isNodeFailure == false)
         guard case .fail(3, let late) = machine.enqueue(3, request: .ping(), deadline: later) else {
-            Issue.record("command accepted on a closed connection"); return
+            Issue.record("command accepted on a closed connection")
+            return
         }
         #expect(late.code == .connectionReset)
     }

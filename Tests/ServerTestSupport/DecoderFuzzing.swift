@@ -65,7 +65,10 @@ public enum DecoderFuzzing {
                             if buffer.readerIndex != before { outcome.consumedWithoutValue.append(round) }
                             break
                         }
-                        if buffer.readerIndex == before { outcome.valueWithoutConsuming.append(round); break }
+                        if buffer.readerIndex == before {
+                            outcome.valueWithoutConsuming.append(round)
+                            break
+                        }
                         outcome.decoded += 1
                     }
                 }

@@ -78,7 +78,8 @@ final class ServerProcess: Sendable {
         self.startupTimeout = startupTimeout
         self.restartRetryWindow = restartRetryWindow
         self.reportedPID = reportedPID
-        self.logPath = NSTemporaryDirectory()
+        self.logPath =
+            NSTemporaryDirectory()
             + "\(name)-\(getpid())-\(port)-\(UInt32.random(in: 0...UInt32.max)).log"
         self.state = Mutex(State())
         Self.liveServers.withLock { _ = $0.logPaths.insert(logPath) }  // also registers the at-exit cleanup
@@ -182,14 +183,20 @@ final class ServerProcess: Sendable {
             let deadline = clock.now + startupTimeout
             var exited = false
             while clock.now < deadline {
-                if launched.exit.hasExited { exited = true; break }
+                if launched.exit.hasExited {
+                    exited = true
+                    break
+                }
                 if LoopbackSocket.canConnect(host: host, port: port) {
                     // Something accepts on the port: make sure it is our process and not a
                     // stranger that took the port (our server would then exit on bind).
                     if let reported = try? await reportedPID(host, port), reported == launched.pid {
                         return
                     }
-                    if launched.exit.hasExited { exited = true; break }
+                    if launched.exit.hasExited {
+                        exited = true
+                        break
+                    }
                 }
                 try await Task.sleep(for: .milliseconds(20))
             }
@@ -247,10 +254,13 @@ final class ServerProcess: Sendable {
 
     /// `argument` as a shell would need it, so empty arguments (`--save ""`) stay visible in messages.
     private static func shellQuoted(_ argument: String) -> String {
-        let plain = !argument.isEmpty && argument.unicodeScalars.allSatisfy { scalar in
-            scalar.isASCII && (scalar.properties.isAlphabetic || scalar.properties.numericType != nil
-                || "-_./:=@%+,".unicodeScalars.contains(scalar))
-        }
+        let plain =
+            !argument.isEmpty
+            && argument.unicodeScalars.allSatisfy { scalar in
+                scalar.isASCII
+                    && (scalar.properties.isAlphabetic || scalar.properties.numericType != nil
+                        || "-_./:=@%+,".unicodeScalars.contains(scalar))
+            }
         return plain ? argument : "'" + argument.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
     }
 

@@ -195,10 +195,11 @@ public final class StoreTestCluster: Sendable {
     /// ``StoreBackend/memory``. Every app server of a test shares these nodes, as real ones would.
     public func makeMemoryTopology() -> SessionStoreTopology {
         let failover = Set(failoverNodes.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init))
-        return SessionStoreTopology(nodes: ids.map { id in
-            guard case .memory(let node) = servers[id]! else { preconditionFailure("a memory topology for a \(backend) cluster") }
-            return .init(id: id.isEmpty ? nil : id, isFailover: failover.contains(id), store: node.store)
-        })
+        return SessionStoreTopology(
+            nodes: ids.map { id in
+                guard case .memory(let node) = servers[id]! else { preconditionFailure("a memory topology for a \(backend) cluster") }
+                return .init(id: id.isEmpty ? nil : id, isFailover: failover.contains(id), store: node.store)
+            })
     }
 
     /// Kills every node (a test of "all nodes down").
@@ -217,7 +218,8 @@ public final class StoreTestCluster: Sendable {
         configuration.connectTimeout = .milliseconds(500)
         configuration.maximumReconnectDelay = .milliseconds(100)
         configuration.connectionsPerNode = 1
-        let client = try MemcachedClient(nodeList: try MemcachedNodeList(parsing: nodeList, failoverNodes: failoverNodes), configuration: configuration)
+        let client = try MemcachedClient(
+            nodeList: try MemcachedNodeList(parsing: nodeList, failoverNodes: failoverNodes), configuration: configuration)
         memcachedClients.withLock { $0.append(client) }
         return client
     }
@@ -298,7 +300,9 @@ public final class StoreTestCluster: Sendable {
                 counts[id] = ["gets": "\(operations.gets)", "sets": "\(operations.sets)", "deletes": "\(operations.deletes)"]
             case .memcached(let server):
                 let stats = try await server.stats()
-                counts[id] = stats.filter { ["cmd_get", "cmd_set", "cmd_touch", "delete_hits", "delete_misses", "incr_misses", "incr_hits"].contains($0.key) }
+                counts[id] = stats.filter {
+                    ["cmd_get", "cmd_set", "cmd_touch", "delete_hits", "delete_misses", "incr_misses", "incr_hits"].contains($0.key)
+                }
             case .redis(let server):
                 counts[id] = try await Self.redisCommandCalls(server)
                     .filter { Self.redisDataCommands.contains($0.key) }

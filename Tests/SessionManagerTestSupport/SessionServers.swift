@@ -1,7 +1,7 @@
 import Logging
-import ServerTestSupport
 import MemcachedSessionStore
 import RedisSessionStore
+import ServerTestSupport
 import SessionManager
 import Synchronization
 
@@ -31,7 +31,8 @@ extension StoreTestCluster {
         configure(&configuration)
         var onEvent: (@Sendable (SessionEvent) -> Void)?
         if let events { onEvent = { events.append($0) } }
-        return try SessionManager(configuration: configuration, store: try makeTopology(), logger: Logger(label: "test-\(route ?? "-")"), onEvent: onEvent)
+        return try SessionManager(
+            configuration: configuration, store: try makeTopology(), logger: Logger(label: "test-\(route ?? "-")"), onEvent: onEvent)
     }
 }
 

@@ -388,7 +388,8 @@ import Testing
     // MARK: Size limit
 
     @Test func overMaximumSizeIsTooLarge() throws {
-        let record = SessionRecord(id: "big-1", creationTime: 0, lastAccessedTime: 0, maxInactiveInterval: 0, attributes: ["v": Array(repeating: 7, count: 1000)])
+        let record = SessionRecord(
+            id: "big-1", creationTime: 0, lastAccessedTime: 0, maxInactiveInterval: 0, attributes: ["v": Array(repeating: 7, count: 1000)])
         let bytes = SessionEnvelope.encode(record)
         #expect(decodeError(bytes, maximumSize: bytes.count - 1)?.kind == .tooLarge)
         #expect(try SessionEnvelope.decode(bytes, maximumSize: bytes.count) == record)

@@ -8,7 +8,10 @@ import Testing
 /// typed outcome, locks expire when their owner dies, only the owner releases, and `auto` learns
 /// read-only requests.
 @Suite(.serialized) struct SessionLockingTests {
-    private func lockedServer(_ cluster: SessionTestCluster, route: String, policy: LockFailurePolicy = .fail, mode: LockingMode = .all, timeout: Duration = .milliseconds(300), expiration: Duration = .seconds(5)) throws -> SessionManager {
+    private func lockedServer(
+        _ cluster: SessionTestCluster, route: String, policy: LockFailurePolicy = .fail, mode: LockingMode = .all,
+        timeout: Duration = .milliseconds(300), expiration: Duration = .seconds(5)
+    ) throws -> SessionManager {
         try cluster.makeServer(route: route, sticky: false) {
             $0.lockingMode = mode
             $0.lockTimeout = timeout

@@ -23,7 +23,11 @@ import Testing
     }
 
     @Test func eachInvalidSettingIsNamed() throws {
-        #expect(try error { $0.enabled = false; $0.sticky = false }?.setting == "enabled")
+        #expect(
+            try error {
+                $0.enabled = false
+                $0.sticky = false
+            }?.setting == "enabled")
         #expect(try error { $0.route = "A.B" }?.setting == "route (jvmRoute)")
         #expect(try error { $0.route = "" }?.setting == "route (jvmRoute)")
         #expect(try error { $0.storageKeyPrefix = "has space" }?.setting == "storageKeyPrefix")

@@ -19,7 +19,10 @@ import Testing
             // 1. First visit: a new id on m2 (m1 is only for failover), route A.
             let first = try await browser.visit(a)
             #expect(first.visits == 1)
-            guard case .set(let id) = first.action else { Issue.record("no Set-Cookie on the first visit"); return }
+            guard case .set(let id) = first.action else {
+                Issue.record("no Set-Cookie on the first visit")
+                return
+            }
             #expect(id.nodeID == "m2")
             #expect(id.route == "A")
 

@@ -1,6 +1,6 @@
+import NIOCore
 import ServerTestSupport
 import SessionManagerTestSupport
-import NIOCore
 import Testing
 
 @testable import SessionManager
@@ -257,11 +257,13 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreBackend.underTest, [
-        "", "garbage", "0123456789ABCDEF0123456789ABCDEF-m9.A", "0123456789abcdef0123456789abcdef-m1.A",
-        "0123456789ABCDEF0123456789ABCDEF-m1.A\r\nflush_all", "0123456789ABCDEF0123456789ABCDEF-m1 .A",
-        "0123456789ABCDEF0123456789ABCDEF.A",
-    ])
+    @Test(
+        arguments: StoreBackend.underTest,
+        [
+            "", "garbage", "0123456789ABCDEF0123456789ABCDEF-m9.A", "0123456789abcdef0123456789abcdef-m1.A",
+            "0123456789ABCDEF0123456789ABCDEF-m1.A\r\nflush_all", "0123456789ABCDEF0123456789ABCDEF-m1 .A",
+            "0123456789ABCDEF0123456789ABCDEF.A",
+        ])
     func forgedCookiesGetAFreshSession(backend: StoreBackend, cookie: String) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let a = try cluster.makeServer(route: "A", sticky: false)

@@ -10,7 +10,12 @@ import Testing
     final class Attempts: Sendable {
         private let value = Mutex(0)
         var count: Int { value.withLock { $0 } }
-        func record() -> Int { value.withLock { $0 += 1; return $0 } }
+        func record() -> Int {
+            value.withLock {
+                $0 += 1
+                return $0
+            }
+        }
     }
 
     @Test func aRetryableFailureIsTriedOnceMore() async throws {

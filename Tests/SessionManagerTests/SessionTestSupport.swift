@@ -1,7 +1,7 @@
 import Logging
+import NIOCore
 import ServerTestSupport
 import SessionManagerTestSupport
-import NIOCore
 import Synchronization
 import Testing
 

@@ -8,7 +8,9 @@ import Testing
 /// store that passes here gives the manager msm's semantics.
 @Suite struct SessionStoreConformanceTests {
     /// One node of a fresh single-node cluster of `backend`.
-    private func withNode(_ backend: StoreBackend, maxItemSize: String? = nil, _ body: (any SessionStoreNode, StoreTestCluster) async throws -> Void) async throws {
+    private func withNode(
+        _ backend: StoreBackend, maxItemSize: String? = nil, _ body: (any SessionStoreNode, StoreTestCluster) async throws -> Void
+    ) async throws {
         try await StoreTestCluster.with(backend: backend, nodes: ["s1"], maxItemSize: maxItemSize) { cluster in
             let topology = try cluster.makeTopology()
             try await body(topology.nodes[0].store, cluster)

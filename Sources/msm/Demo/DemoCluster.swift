@@ -35,7 +35,8 @@ final class DemoCluster: Sendable {
         ]
         guard Set(all.map(\.0)).count == all.count else { throw ValidationError("the five ports must all differ") }
         for (port, role) in all where !LoopbackProbe.isFree(port: port) {
-            throw ValidationError("port \(port) (for \(role)) is already in use on 127.0.0.1; pick others with --port, --app-ports, --\(storeName)-ports")
+            throw ValidationError(
+                "port \(port) (for \(role)) is already in use on 127.0.0.1; pick others with --port, --app-ports, --\(storeName)-ports")
         }
 
         let server = store == .redis ? try Self.find("redis-server", package: "redis-server") : try Self.find("memcached", package: "memcached")
@@ -52,7 +53,8 @@ final class DemoCluster: Sendable {
                 logFile: directory.appendingPathComponent("\(id).log")
             )
         }
-        let nodes = store == .redis
+        let nodes =
+            store == .redis
             ? "r1:redis://127.0.0.1:\(storePorts[0]),r2:redis://127.0.0.1:\(storePorts[1])"
             : "m1:127.0.0.1:\(storePorts[0]),m2:127.0.0.1:\(storePorts[1])"
         for (index, route) in ["A", "B"].enumerated() {
@@ -104,7 +106,8 @@ final class DemoCluster: Sendable {
         switch name {
         case nodeIDs[0], nodeIDs[1]:
             let port = storePorts[name == nodeIDs[0] ? 0 : 1]
-            ready = store == .redis
+            ready =
+                store == .redis
                 ? { LoopbackProbe.ask(port: port, "PING\r\n") == "+PONG" }
                 : { LoopbackProbe.ask(port: port, "version\r\n")?.hasPrefix("VERSION") == true }
         case "A", "B":

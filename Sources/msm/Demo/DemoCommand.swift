@@ -50,7 +50,8 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let appPorts = try Self.ports(appPorts, "--app-ports")
-        let storePorts = store == .redis
+        let storePorts =
+            store == .redis
             ? try Self.ports(redisPorts, "--redis-ports") : try Self.ports(memcachedPorts, "--memcached-ports")
         let cluster = try DemoCluster(
             nginxPort: port, appPorts: appPorts, store: store, storePorts: storePorts,

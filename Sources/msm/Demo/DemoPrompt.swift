@@ -13,7 +13,8 @@ extension DemoCluster {
         let pid = { (name: String) in self.processes[name]?.pid.map(String.init) ?? "-" }
         let (failover, active) = (nodeIDs[0], nodeIDs[1])
         let label = { (id: String) in "\(self.store.rawValue) \(id)".padding(toLength: 21, withPad: " ", startingAt: 0) }
-        say("""
+        say(
+            """
             msm demo: ready at http://127.0.0.1:\(nginxPort)/myapp/
 
               nginx (round robin)  http://127.0.0.1:\(nginxPort)/myapp/   pid \(pid("nginx"))
@@ -33,7 +34,7 @@ extension DemoCluster {
               8. Type `start \(active)`: sessions move back to \(active) on their next request.
             Also: `stop A` (nginx sends everyone to B, sessions intact), `status`, `help`, Ctrl-C to quit.
             """)
-            }
+    }
 
     /// Runs commands from standard input until Ctrl-C, SIGTERM or `quit`.
     func serveUntilStopped() async {
@@ -103,7 +104,7 @@ extension DemoCluster {
         default:
             say("commands: stop NAME, start NAME (NAME: \(order.joined(separator: ", "))), status, quit")
         }
-                return true
+        return true
     }
 }
 

@@ -6,8 +6,8 @@ import Logging
 import MemcachedClient
 import MemcachedSessionStore
 import Metrics
-import Prometheus
 import NIOSSL
+import Prometheus
 import RedisClient
 import RedisSessionStore
 import ServiceLifecycle
@@ -48,13 +48,15 @@ struct DemoServer {
             services: [client, manager],  // shut down in reverse: the manager's pending writes first
             logger: logger
         )
-        logger.notice("msm serve listening", metadata: [
-            "address": "\(settings.host):\(settings.port)", "route": "\(settings.session.route ?? "-")",
-            "store": "\(settings.nodes.backend)",
-            "nodes": "\(settings.nodes.descriptions.joined(separator: ","))",  // Redis passwords as ***
-            "failover": "\(settings.nodes.failoverNodeIDs.joined(separator: ","))",
-            "mode": "\(settings.session.sticky ? "sticky" : "non-sticky, locking \(settings.session.lockingMode)")",
-        ])
+        logger.notice(
+            "msm serve listening",
+            metadata: [
+                "address": "\(settings.host):\(settings.port)", "route": "\(settings.session.route ?? "-")",
+                "store": "\(settings.nodes.backend)",
+                "nodes": "\(settings.nodes.descriptions.joined(separator: ","))",  // Redis passwords as ***
+                "failover": "\(settings.nodes.failoverNodeIDs.joined(separator: ","))",
+                "mode": "\(settings.session.sticky ? "sticky" : "non-sticky, locking \(settings.session.lockingMode)")",
+            ])
         try await application.runService()
     }
 
@@ -101,7 +103,8 @@ struct DemoRoutes: Sendable {
         /// Every value is an id, a route, a node id or a timestamp: validated ASCII, no escaping needed.
         var json: String {
             func string(_ value: String?) -> String { value.map { "\"\($0)\"" } ?? "null" }
-            return #"{"sessionId":\#(string(sessionId)),"servedBy":\#(string(servedBy)),"node":\#(string(node)),"visits":\#(visits),"created":\#(string(created))}"#
+            return
+                #"{"sessionId":\#(string(sessionId)),"servedBy":\#(string(servedBy)),"node":\#(string(node)),"visits":\#(visits),"created":\#(string(created))}"#
         }
     }
 
@@ -146,11 +149,13 @@ struct DemoRoutes: Sendable {
         }
         group.post("/logout") { _, context -> Response in
             try await context.sessions.session(create: false)?.invalidate()
-            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "logged out\n")))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "logged out\n")))
         }
         group.get("/static/:file") { _, context -> Response in
             let file = try context.parameters.require("file")
-            return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(string: "static \(file)\n")))
+            return Response(
+                status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(string: "static \(file)\n")))
         }
     }
 
@@ -166,7 +171,8 @@ struct DemoRoutes: Sendable {
         let created = UTCTimestamp.iso8601(milliseconds: session.creationTime)
         let info = SessionInfo(sessionId: id.description, servedBy: route, node: id.nodeID, visits: visits, created: created)
         if request.headers[.accept]?.contains("application/json") == true {
-            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: info.json)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: info.json)))
         }
         let failover = id.nodeID.map { nodes.isFailoverNode(id: $0) } ?? false
         let html = """

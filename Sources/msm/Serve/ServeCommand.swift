@@ -38,16 +38,17 @@ struct ServeCommand: AsyncParsableCommand {
     var route: String?
 
     // The help shows syntax only, never a value: a Redis URL may carry a password.
-    @Option(help: ArgumentHelp(
-        "Session store nodes (msm: memcachedNodes). Env: MSM_MEMCACHED_NODES (required)",
-        discussion: """
-            memcached: m1:127.0.0.1:11211,m2:127.0.0.1:11212 (one node may omit its id). \
-            Redis: redis://[user:password@]host[:port][/db] (rediss:// for TLS) for one node, \
-            r1:redis://...,r2:redis://... for several. redis:// entries select the Redis store; \
-            a list may not mix both. Passwords are never logged; pass them in MSM_MEMCACHED_NODES \
-            rather than on the command line, where `ps` shows them to other users.
-            """
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "Session store nodes (msm: memcachedNodes). Env: MSM_MEMCACHED_NODES (required)",
+            discussion: """
+                memcached: m1:127.0.0.1:11211,m2:127.0.0.1:11212 (one node may omit its id). \
+                Redis: redis://[user:password@]host[:port][/db] (rediss:// for TLS) for one node, \
+                r1:redis://...,r2:redis://... for several. redis:// entries select the Redis store; \
+                a list may not mix both. Passwords are never logged; pass them in MSM_MEMCACHED_NODES \
+                rather than on the command line, where `ps` shows them to other users.
+                """
+        ))
     var memcachedNodes: String?
 
     @Option(help: "Nodes used only while every other node is down, e.g. m1 or r1 (msm: failoverNodes). Env: MSM_FAILOVER_NODES")
@@ -62,13 +63,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "none | all | auto | uriPattern:<regex> (msm: lockingMode, non-sticky only). Env: MSM_LOCKING_MODE (default none)")
     var lockingMode: String?
 
-    @Option(help: "Paths matching this regex do no session work (msm: requestUriIgnorePattern). Env: MSM_REQUEST_URI_IGNORE_PATTERN (default '.*\\.(ico|png|gif|jpg|css|js)$')")
+    @Option(
+        help:
+            "Paths matching this regex do no session work (msm: requestUriIgnorePattern). Env: MSM_REQUEST_URI_IGNORE_PATTERN (default '.*\\.(ico|png|gif|jpg|css|js)$')"
+    )
     var requestUriIgnorePattern: String?
 
     @Option(help: "Session cookie name (Tomcat: JSESSIONID). Env: MSM_COOKIE_NAME (default SESSIONID)")
     var cookieName: String?
 
-    @Option(help: "Seconds of inactivity before a session expires, 0 = never (msm: maxInactiveInterval). Env: MSM_MAX_INACTIVE_INTERVAL (default 1800)")
+    @Option(
+        help: "Seconds of inactivity before a session expires, 0 = never (msm: maxInactiveInterval). Env: MSM_MAX_INACTIVE_INTERVAL (default 1800)")
     var maxInactiveInterval: Int?
 
     @Option(help: "Milliseconds a store operation (memcached or Redis) may take (msm: operationTimeout). Env: MSM_OPERATION_TIMEOUT (default 1000)")
@@ -155,7 +160,8 @@ struct ServeSettings {
             }
             session.lockingMode = mode
         }
-        session.requestURIIgnorePattern = value(command.requestUriIgnorePattern, "MSM_REQUEST_URI_IGNORE_PATTERN") ?? #".*\.(ico|png|gif|jpg|css|js)$"#
+        session.requestURIIgnorePattern =
+            value(command.requestUriIgnorePattern, "MSM_REQUEST_URI_IGNORE_PATTERN") ?? #".*\.(ico|png|gif|jpg|css|js)$"#
         session.cookie.name = value(command.cookieName, "MSM_COOKIE_NAME") ?? "SESSIONID"
         session.maxInactiveInterval = try number(command.maxInactiveInterval, "MSM_MAX_INACTIVE_INTERVAL", default: 1800)
         session.sessionBackupAsync = try boolean(command.sessionBackupAsync, "MSM_SESSION_BACKUP_ASYNC", default: false)
