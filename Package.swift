@@ -41,12 +41,10 @@ let package = Package(
     ],
     targets: [
         .target(
-            name: "NodeListRules",
-            swiftSettings: strictSwift6
-        ),
-        .target(
             name: "PipelinedConnections",
             dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -56,7 +54,6 @@ let package = Package(
         .target(
             name: "MemcachedClient",
             dependencies: [
-                "NodeListRules",
                 "PipelinedConnections",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -87,6 +84,9 @@ let package = Package(
                 "SessionManager",
                 "MemcachedClient",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSwift6
         ),
@@ -96,6 +96,9 @@ let package = Package(
                 "SessionManager",
                 "RedisClient",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSwift6
         ),
@@ -203,6 +206,16 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .testTarget(
+            name: "MemcachedSessionStoreTests",
+            dependencies: ["MemcachedSessionStore", "MemcachedClient", "SessionManager"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "RedisSessionStoreTests",
+            dependencies: ["RedisSessionStore", "RedisClient", "MemcachedSessionStore", "MemcachedClient", "SessionManager"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
             name: "SessionStoreConformanceTests",
             dependencies: [
                 "SessionManager",
@@ -247,7 +260,6 @@ let package = Package(
         .target(
             name: "RedisClient",
             dependencies: [
-                "NodeListRules",
                 "PipelinedConnections",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

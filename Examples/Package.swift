@@ -22,7 +22,6 @@ let package = Package(
             dependencies: [
                 .product(name: "HummingbirdSessionManager", package: sessionManager),
                 .product(name: "MemcachedSessionStore", package: sessionManager),
-                .product(name: "MemcachedClient", package: sessionManager),
                 .product(name: "SessionManager", package: sessionManager),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

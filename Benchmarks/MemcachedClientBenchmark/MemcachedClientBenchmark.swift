@@ -42,10 +42,10 @@ struct MemcachedClientBenchmark {
         var configuration = MemcachedClientConfiguration()
         configuration.connectionsPerNode = options.connectionsPerNode
         let client = try MemcachedClient(
-            nodeList: try MemcachedNodeList(parsing: server.endpoint),
+            server: try MemcachedServer(parsing: server.endpoint),
             configuration: configuration
         )
-        let node = try client.node(id: nil)
+        let node = client
         let keys = try (0..<options.keyCount).map { try MemcachedKey("bench:\($0)") }
         let value = ByteBuffer(repeating: UInt8(ascii: "v"), count: options.valueSize)
         for key in keys { try await node.set(key, value: value) }

@@ -103,13 +103,13 @@ struct RedisClientBenchmark {
     static func makeClient(server: RedisServerProcess, options: BenchmarkOptions) throws -> RedisClient {
         var configuration = RedisClientConfiguration()
         configuration.connectionsPerNode = options.connectionsPerNode
-        return try RedisClient(nodeList: try RedisNodeList(parsing: "redis://\(server.endpoint)"), configuration: configuration)
+        return try RedisClient(server: try RedisServer(url: "redis://\(server.endpoint)"), configuration: configuration)
     }
 
     /// Stores every key once, so GETs always hit, on either side.
     static func prefill(server: RedisServerProcess, keys: [String], value: ByteBuffer, options: BenchmarkOptions) async throws {
         let client = try makeClient(server: server, options: options)
-        let node = try client.node(id: nil)
+        let node = client
         let workers = 64
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<workers {
@@ -137,7 +137,7 @@ struct RedisClientBenchmark {
         options: BenchmarkOptions
     ) async throws -> RunResult {
         let client = try makeClient(server: server, options: options)
-        let node = try client.node(id: nil)
+        let node = client
         for _ in 0..<options.connectionsPerNode { try await node.ping() }  // open every connection first
 
         let executors: [any TaskExecutor] =

@@ -8,8 +8,8 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure; compare with the static members (`error.code == .timeout`).
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable {
-            case invalidKey, invalidValue, timeout, connectionClosed, connectFailed, nodeUnavailable
-            case itemTooLarge, outOfMemory, serverError, clientError, protocolError, unknownNode
+            case invalidKey, invalidValue, invalidAddress, timeout, connectionClosed, connectFailed, nodeUnavailable
+            case itemTooLarge, outOfMemory, serverError, clientError, protocolError
             case clientShutdown, connectionReset
         }
         private let base: Base
@@ -19,6 +19,8 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
         public static let invalidKey = Code(.invalidKey)
         /// The value cannot be stored as given (for example longer than the configured maximum).
         public static let invalidValue = Code(.invalidValue)
+        /// A server address that cannot be parsed or used (missing port, port out of range...).
+        public static let invalidAddress = Code(.invalidAddress)
         /// The node did not answer within the operation timeout; the connection was reset.
         public static let timeout = Code(.timeout)
         /// The connection closed (the node died or restarted) before the reply arrived.
@@ -40,8 +42,6 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
         public static let clientError = Code(.clientError)
         /// The reply did not follow the protocol (garbage, mismatched opaque, oversized line).
         public static let protocolError = Code(.protocolError)
-        /// No node with the requested id is configured.
-        public static let unknownNode = Code(.unknownNode)
         /// The client is shutting down or shut down.
         public static let clientShutdown = Code(.clientShutdown)
 
@@ -52,7 +52,7 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
     public var code: Code
     /// Details: what happened, in words.
     public var message: String
-    /// The node the operation went to (`m1:127.0.0.1:11211`), when there was one.
+    /// The server the operation went to (`127.0.0.1:11211`), when there was one.
     public var node: String?
 
     /// Creates an error; `node` is filled in by the layer that knows it.
@@ -80,7 +80,7 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
             return "Check that memcached runs and answers at that address; the client reconnects by itself."
         case .itemTooLarge: return "Store less data, or raise memcached's item size limit with -I."
         case .outOfMemory: return "Give memcached more memory (-m) or store less."
-        case .unknownNode: return "Use a node id from the configured node list."
+        case .invalidAddress, .invalidValue: return "Fix the configuration or the argument as the message says."
         case .clientShutdown: return "Create a new client; this one is closed."
         case .protocolError, .clientError:
             return "This is a bug or a non-memcached peer at that address; the connection was reset. Please report it."

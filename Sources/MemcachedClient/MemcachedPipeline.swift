@@ -79,14 +79,14 @@ typealias MemcachedConnectionStateMachine<Waiter> = PipelineStateMachine<Memcach
 extension PipelinedChannel where Handler == MemcachedChannelHandler {
     /// Opens a connection, failing with ``MemcachedError/Code/connectFailed`` within `connectTimeout`.
     static func connect(
-        to node: MemcachedNode,
+        to server: MemcachedServer,
         configuration: MemcachedClientConfiguration,
         eventLoop: any EventLoop
     ) async throws(MemcachedError) -> MemcachedConnection {
         try await connect(
-            host: node.host,
-            port: node.port,
-            nodeDescription: node.description,
+            host: server.host,
+            port: server.port,
+            nodeDescription: server.description,
             eventLoop: eventLoop,
             connectTimeout: configuration.connectTimeout,
             operationTimeout: configuration.operationTimeout,

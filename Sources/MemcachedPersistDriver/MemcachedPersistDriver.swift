@@ -3,7 +3,7 @@ import MemcachedClient
 import PersistDriverSupport
 import ServiceLifecycle
 
-/// A Hummingbird `PersistDriver` that keeps its key/value pairs in one memcached node.
+/// A Hummingbird `PersistDriver` that keeps its key/value pairs in one memcached server.
 ///
 /// It makes memcached the store of everything built on Hummingbird's persist framework, in
 /// particular hummingbird-auth's `SessionMiddleware`: replace `MemoryPersistDriver()` with this
@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// import MemcachedClient
 /// import MemcachedPersistDriver
 ///
-/// let client = try MemcachedClient(nodeList: MemcachedNodeList(parsing: "127.0.0.1:11211"))
+/// let client = try MemcachedClient(server: MemcachedServer(parsing: "127.0.0.1:11211"))
 /// let router = Router(context: BasicSessionRequestContext<UUID, User>.self)
 /// router.add(middleware: SessionMiddleware(storage: try MemcachedPersistDriver(client: client)))
 /// var app = Application(router: router)
@@ -36,41 +36,28 @@ import ServiceLifecycle
 ///   (1 to 250 bytes, no space or control character). Anything else throws
 ///   `MemcachedError` with code `invalidKey` before a byte is sent; keys are never rewritten
 ///   (rewriting could make two keys collide).
-/// - Failures of memcached itself (node down, timeout, value too large) are thrown as
+/// - Failures of memcached itself (server down, timeout, value too large) are thrown as
 ///   `MemcachedError`.
 public struct MemcachedPersistDriver: PersistDriver {
     /// The default ``keyPrefix``.
     public static let defaultKeyPrefix = "hb:"
 
-    /// The memcached node holding the values.
-    public let node: MemcachedNodeClient
-    /// Put in front of every key, so that these values do not collide with other users of the node.
+    /// The memcached server holding the values.
+    public let client: MemcachedClient
+    /// Put in front of every key, so that these values do not collide with other users of the server.
     public let keyPrefix: String
 
-    /// Creates a driver over one node of a client.
+    /// Creates a driver over one memcached server.
     ///
     /// - Parameters:
-    ///   - node: the node that stores the values; its `MemcachedClient` must run as a service
-    ///     (or be shut down by its owner) for as long as the driver is used.
+    ///   - client: the server's client; run it as a service (or shut it down yourself) for as long
+    ///     as the driver is used.
     ///   - keyPrefix: put in front of every key; may be empty. Printable, no spaces.
     /// - Throws: `MemcachedError` with code `invalidKey` when `keyPrefix` cannot start a memcached key.
-    public init(node: MemcachedNodeClient, keyPrefix: String = MemcachedPersistDriver.defaultKeyPrefix) throws(MemcachedError) {
+    public init(client: MemcachedClient, keyPrefix: String = MemcachedPersistDriver.defaultKeyPrefix) throws(MemcachedError) {
         try Self.validate(keyPrefix: keyPrefix)
-        self.node = node
+        self.client = client
         self.keyPrefix = keyPrefix
-    }
-
-    /// Creates a driver over the node `nodeID` of `client`.
-    ///
-    /// - Parameters:
-    ///   - client: the memcached client; run it as a service (or shut it down yourself).
-    ///   - nodeID: the node's id in the client's node list; `nil` for a list of one node written
-    ///     without id (`"127.0.0.1:11211"`).
-    ///   - keyPrefix: put in front of every key; may be empty. Printable, no spaces.
-    /// - Throws: `MemcachedError` with code `unknownNode` when the client has no such node, or
-    ///   `invalidKey` when `keyPrefix` cannot start a memcached key.
-    public init(client: MemcachedClient, nodeID: String? = nil, keyPrefix: String = MemcachedPersistDriver.defaultKeyPrefix) throws(MemcachedError) {
-        try self.init(node: client.node(id: nodeID), keyPrefix: keyPrefix)
     }
 
     // MARK: PersistDriver
@@ -86,7 +73,7 @@ public struct MemcachedPersistDriver: PersistDriver {
     public func create<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws {
         let memcachedKey = try makeKey(key)
         let bytes = try PersistJSON.encode(value)
-        guard try await node.add(memcachedKey, value: bytes, expiration: expiration(expires)) else {
+        guard try await client.add(memcachedKey, value: bytes, expiration: expiration(expires)) else {
             throw PersistError.duplicate
         }
     }
@@ -106,22 +93,22 @@ public struct MemcachedPersistDriver: PersistDriver {
         let memcachedKey = try makeKey(key)
         let bytes = try PersistJSON.encode(value)
         if let expires {
-            try await node.set(memcachedKey, value: bytes, expiration: expiration(expires))
+            try await client.set(memcachedKey, value: bytes, expiration: expiration(expires))
             return
         }
         // Keep the current expiration: read it, then write only if nobody wrote in between
         // (compare-and-swap), so a concurrent writer's new expiration is never replaced by a stale one.
         var expiration = MemcachedExpiration.never
         for _ in 0..<Self.keepExpirationAttempts {
-            guard let current = try await node.get(memcachedKey) else {
-                if try await node.add(memcachedKey, value: bytes, expiration: .never) { return }
+            guard let current = try await client.get(memcachedKey) else {
+                if try await client.add(memcachedKey, value: bytes, expiration: .never) { return }
                 continue  // created meanwhile: read its expiration
             }
             expiration = Self.remaining(current.timeToLive)
-            if case .stored = try await node.store(memcachedKey, value: bytes, expiration: expiration, cas: current.cas) { return }
+            if case .stored = try await client.store(memcachedKey, value: bytes, expiration: expiration, cas: current.cas) { return }
         }
         // Still contended: the last writer wins, as with any set.
-        try await node.set(memcachedKey, value: bytes, expiration: expiration)
+        try await client.set(memcachedKey, value: bytes, expiration: expiration)
     }
 
     /// The value stored under `key`, decoded as `Object`; `nil` when there is none (or it expired).
@@ -129,7 +116,7 @@ public struct MemcachedPersistDriver: PersistDriver {
     /// - Throws: `PersistError.invalidConversion` when the stored value does not decode as
     ///   `Object`; `MemcachedError` for an invalid key or a memcached failure.
     public func get<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> Object? {
-        guard let item = try await node.get(makeKey(key)) else { return nil }
+        guard let item = try await client.get(makeKey(key)) else { return nil }
         return try PersistJSON.decode(item.value, as: type)
     }
 
@@ -140,7 +127,7 @@ public struct MemcachedPersistDriver: PersistDriver {
     /// - Throws: `PersistError.invalidConversion` when the stored value does not decode as
     ///   `Object`; `MemcachedError` for an invalid key or a memcached failure.
     public func getWithTTL<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> (object: Object, ttl: Duration?)? {
-        guard let item = try await node.get(makeKey(key)) else { return nil }
+        guard let item = try await client.get(makeKey(key)) else { return nil }
         return (try PersistJSON.decode(item.value, as: type), item.timeToLive)
     }
 
@@ -148,7 +135,7 @@ public struct MemcachedPersistDriver: PersistDriver {
     ///
     /// - Throws: `MemcachedError` for an invalid key or a memcached failure.
     public func remove(key: String) async throws {
-        try await node.delete(makeKey(key))
+        try await client.delete(makeKey(key))
     }
 
     /// Does nothing: the `MemcachedClient` belongs to its owner, who runs it as a service or

@@ -1,25 +1,109 @@
+import Logging
 import MemcachedClient
 import NIOCore
+import NIOPosix
 import SessionManager
 
-/// The session store on memcached nodes: msm's original and default backend.
-public enum MemcachedSessionStore {
-    /// The topology for every node of `client`, failover nodes marked as its node list says.
-    public static func topology(client: MemcachedClient) -> SessionStoreTopology {
-        SessionStoreTopology(
-            nodes: client.nodes.map { node in
-                SessionStoreTopology.Node(
-                    id: node.node.id,
-                    isFailover: node.node.id.map(client.nodeList.isFailoverNode(id:)) ?? false,
-                    store: MemcachedSessionStoreNode(client: node)
-                )
-            })
+/// msm's memcached node list: `m1:10.0.0.1:11211,m2:10.0.0.2:11211` (a single node may omit its
+/// id: `127.0.0.1:11211`; IPv6 hosts in brackets: `m1:[::1]:11211`).
+public typealias MemcachedNodeList = SessionNodeList<MemcachedServer>
+
+extension MemcachedServer: SessionNodeAddress {
+    public static var serverName: String { "memcached" }
+    public static var entrySyntax: String { "id:host:port" }
+    public static var exampleEntry: String { "m1:127.0.0.1:11211" }
+    public static var duplicateReason: String { "this host and port are already in the list; name every memcached server once" }
+    public static var addressesAreURLs: Bool { false }
+
+    public init(nodeListAddress address: String) throws(SessionNodeListError.Reason) {
+        try Self.rejectURL(address)
+        do {
+            try self.init(parsing: address)
+        } catch {
+            throw SessionNodeListError.Reason(error.message)
+        }
+    }
+
+    public var serverIdentity: String { "\(host.lowercased()):\(port)" }
+
+    public func validateAddress() throws(SessionNodeListError.Reason) {
+        do {
+            try validate()
+        } catch {
+            throw SessionNodeListError.Reason(error.message)
+        }
+    }
+
+    /// URLs are not memcached nodes: say what they select instead of "bad port".
+    private static func rejectURL(_ address: String) throws(SessionNodeListError.Reason) {
+        guard let separator = address.firstRange(of: "://") else { return }
+        let scheme = address[..<separator.lowerBound].lowercased()
+        guard scheme == "redis" || scheme == "rediss" else {
+            throw SessionNodeListError.Reason(
+                "'\(scheme)://' URLs are not accepted here: this list names memcached nodes only; write id:host:port, e.g. m1:127.0.0.1:11211"
+            )
+        }
+        throw SessionNodeListError.Reason(
+            "'\(scheme)://' URLs name Redis nodes, and this list names memcached nodes only (a list of only redis:// URLs "
+                + "selects Redis; mixed memcached and Redis nodes in one list are not supported)"
+        )
+    }
+}
+
+/// Sessions in memcached, msm's original store: one ``MemcachedClient`` per node of the node
+/// list, seen by the ``SessionManager`` through `topology`.
+///
+/// Run it as a swift-service-lifecycle `Service` before the manager, so it shuts down after
+/// the manager's last writes (or call `shutdown()` yourself):
+///
+/// ```swift
+/// let store = try MemcachedSessionStore(nodes: "m1:10.0.0.1:11211,m2:10.0.0.2:11211", failoverNodes: "m1")
+/// let manager = try SessionManager(configuration: SessionManagerConfiguration(), store: store.topology)
+/// ```
+public typealias MemcachedSessionStore = ClientSessionStore<MemcachedServer, MemcachedClient>
+
+extension MemcachedClient: SessionStoreClient {}
+
+extension ClientSessionStore where Address == MemcachedServer, Client == MemcachedClient {
+    /// A store over `nodeList`; no connection is opened before the first request.
+    /// - Throws: ``MemcachedError`` when `configuration` is inconsistent.
+    public convenience init(
+        nodeList: MemcachedNodeList,
+        configuration: MemcachedClientConfiguration = .init(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "memcached")
+    ) throws(MemcachedError) {
+        try self.init(
+            nodeList: nodeList,
+            client: { server throws(MemcachedError) in
+                try MemcachedClient(server: server, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+            },
+            node: MemcachedSessionStoreNode.init
+        )
+    }
+
+    /// A store over msm's `memcachedNodes` and `failoverNodes` settings.
+    /// - Throws: ``SessionConfigurationError`` naming the setting and the offending entry.
+    public convenience init(
+        nodes: String,
+        failoverNodes: String = "",
+        configuration: MemcachedClientConfiguration = .init(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "memcached")
+    ) throws(SessionConfigurationError) {
+        try self.init(
+            nodes: nodes, failoverNodes: failoverNodes, clientSetting: "MemcachedClientConfiguration",
+            client: { server throws(MemcachedError) in
+                try MemcachedClient(server: server, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+            },
+            node: MemcachedSessionStoreNode.init
+        )
     }
 }
 
 /// One memcached node seen through ``SessionStoreNode``.
 struct MemcachedSessionStoreNode: SessionStoreNode {
-    let client: MemcachedNodeClient
+    let client: MemcachedClient
 
     func get(_ key: String) async throws(SessionStoreError) -> [UInt8]? {
         try await run { () throws(MemcachedError) in

@@ -67,7 +67,7 @@ extension PipelinedChannel where Handler == RedisChannelHandler {
     /// node's URL asks for (`AUTH`, `SELECT`), so every command on it runs as the configured user
     /// in the configured database. A TLS handshake failure surfaces here, as a connect failure.
     static func connect(
-        to node: RedisNode,
+        to node: RedisServer,
         configuration: RedisClientConfiguration,
         tls: NIOSSLContext?,
         eventLoop: any EventLoop
@@ -101,11 +101,12 @@ extension PipelinedChannel where Handler == RedisChannelHandler {
 
     /// `AUTH` and `SELECT`, or a `PING` when neither is needed; any refusal fails the connect with
     /// Redis' reason (the password scrubbed from it), any other failure is a connect failure.
-    private func handshake(for node: RedisNode) async throws(RedisError) {
+    private func handshake(for node: RedisServer) async throws(RedisError) {
         var steps: [(command: RESPCommand, purpose: String)] = []
         if let password = node.password {
-            let user = node.username.map { "user \"\($0)\"" } ?? "the default user"
-            steps.append((.auth(username: node.username, password: password.reveal()), "authenticating as \(user)"))
+            let username = node.username?.isEmpty == false ? node.username : nil  // "": the default user
+            let user = username.map { "user \"\($0)\"" } ?? "the default user"
+            steps.append((.auth(username: username, password: password.reveal()), "authenticating as \(user)"))
         }
         if node.database != 0 {
             do {

@@ -10,9 +10,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure; compare with the static members (`error.code == .timeout`).
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable {
-            case invalidArgument, timeout, connectionClosed, connectFailed, nodeUnavailable
+            case invalidArgument, invalidAddress, timeout, connectionClosed, connectFailed, nodeUnavailable
             case authenticationFailed, wrongType, loading, busy, readOnly, outOfMemory, scriptNotFound
-            case serverError, protocolError, unknownNode, clientShutdown, connectionReset
+            case serverError, protocolError, clientShutdown, connectionReset
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -21,6 +21,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         /// sent, or Redis refused an argument longer than its `proto-max-bulk-len` (and then closed
         /// that connection, failing the commands queued behind it).
         public static let invalidArgument = Code(.invalidArgument)
+        /// A server URL that cannot be parsed or used (bad scheme, port out of range...).
+        public static let invalidAddress = Code(.invalidAddress)
         /// Redis did not answer within the operation timeout; the connection was reset.
         public static let timeout = Code(.timeout)
         /// The connection closed (Redis died, restarted or dropped us) before the reply arrived.
@@ -50,8 +52,6 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let serverError = Code(.serverError)
         /// The reply did not follow the protocol, or did not have the shape the command implies.
         public static let protocolError = Code(.protocolError)
-        /// No node with the requested id is configured.
-        public static let unknownNode = Code(.unknownNode)
         /// The client is shutting down or shut down.
         public static let clientShutdown = Code(.clientShutdown)
 
@@ -123,7 +123,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         case .loading, .busy: return "Redis is temporarily unable to serve; the request may be retried shortly."
         case .readOnly: return "Point the client at the primary, not a replica."
         case .outOfMemory: return "Give Redis more memory (maxmemory) or an eviction policy such as volatile-lru."
-        case .unknownNode: return "Use a node id from the configured node list."
+        case .invalidAddress: return "Fix the server URL as the message says."
         case .clientShutdown: return "Create a new client; this one is closed."
         case .protocolError:
             return "This is a bug or a non-Redis peer at that address; the connection was reset. Please report it."

@@ -4,14 +4,14 @@ import PersistDriverSupport
 import RedisClient
 import ServiceLifecycle
 
-/// A Hummingbird `PersistDriver` that keeps its key/value pairs in one Redis node.
+/// A Hummingbird `PersistDriver` that keeps its key/value pairs in one Redis client.
 ///
 /// The Redis twin of `MemcachedPersistDriver`: hand it to hummingbird-auth's `SessionMiddleware`
 /// (or anything built on the persist framework) and values survive restarts and are shared by
 /// every app server.
 ///
 /// ```swift
-/// let client = try RedisClient(nodeList: RedisNodeList(parsing: "redis://:secret@127.0.0.1:6379/1"))
+/// let client = try RedisClient(server: RedisServer(url: "redis://:secret@127.0.0.1:6379/1"))
 /// let router = Router(context: BasicSessionRequestContext<UUID, User>.self)
 /// router.add(middleware: SessionMiddleware(storage: try RedisPersistDriver(client: client)))
 /// var app = Application(router: router)
@@ -26,37 +26,25 @@ import ServiceLifecycle
 ///   (`KEEPTTL`, atomic: no read-modify-write race as on memcached).
 /// - Keys are ``keyPrefix`` followed by the caller's key. Redis keys are binary-safe, so any
 ///   string works; keys are never rewritten.
-/// - Failures of Redis itself (node down, timeout, refused credentials) are thrown as `RedisError`.
+/// - Failures of Redis itself (server down, timeout, refused credentials) are thrown as `RedisError`.
 public struct RedisPersistDriver: PersistDriver {
     /// The default ``keyPrefix``.
     public static let defaultKeyPrefix = "hb:"
 
-    /// The Redis node holding the values.
-    public let node: RedisNodeClient
-    /// Put in front of every key, so that these values do not collide with other users of the node.
+    /// The Redis server holding the values.
+    public let client: RedisClient
+    /// Put in front of every key, so that these values do not collide with other users of the server.
     public let keyPrefix: String
 
-    /// Creates a driver over one node of a client.
+    /// Creates a driver over one Redis server (and database).
     ///
     /// - Parameters:
-    ///   - node: the node that stores the values; its `RedisClient` must run as a service (or be
-    ///     shut down by its owner) for as long as the driver is used.
+    ///   - client: the server's client; run it as a service (or shut it down yourself) for as long
+    ///     as the driver is used.
     ///   - keyPrefix: put in front of every key; may be empty.
-    public init(node: RedisNodeClient, keyPrefix: String = RedisPersistDriver.defaultKeyPrefix) {
-        self.node = node
+    public init(client: RedisClient, keyPrefix: String = RedisPersistDriver.defaultKeyPrefix) {
+        self.client = client
         self.keyPrefix = keyPrefix
-    }
-
-    /// Creates a driver over the node `nodeID` of `client`.
-    ///
-    /// - Parameters:
-    ///   - client: the Redis client; run it as a service (or shut it down yourself).
-    ///   - nodeID: the node's id in the client's node list; `nil` for a list of one node written
-    ///     without id (`"redis://127.0.0.1:6379"`).
-    ///   - keyPrefix: put in front of every key; may be empty.
-    /// - Throws: `RedisError` with code `unknownNode` when the client has no such node.
-    public init(client: RedisClient, nodeID: String? = nil, keyPrefix: String = RedisPersistDriver.defaultKeyPrefix) throws(RedisError) {
-        self.init(node: try client.node(id: nodeID), keyPrefix: keyPrefix)
     }
 
     // MARK: PersistDriver
@@ -69,10 +57,10 @@ public struct RedisPersistDriver: PersistDriver {
         let bytes = try PersistJSON.encode(value)
         if let expires, expires <= .zero {
             // Expired at once: nothing to keep, but a live value under the key is still a duplicate.
-            if try await node.get(keyPrefix + key) != nil { throw PersistError.duplicate }
+            if try await client.get(keyPrefix + key) != nil { throw PersistError.duplicate }
             return
         }
-        guard try await node.set(keyPrefix + key, value: bytes, expiration: expires, condition: .ifNotExists) else {
+        guard try await client.set(keyPrefix + key, value: bytes, expiration: expires, condition: .ifNotExists) else {
             throw PersistError.duplicate
         }
     }
@@ -85,11 +73,11 @@ public struct RedisPersistDriver: PersistDriver {
         let bytes = try PersistJSON.encode(value)
         switch expires {
         case .some(let duration) where duration <= .zero:
-            try await node.delete(keyPrefix + key)
+            try await client.delete(keyPrefix + key)
         case .some(let duration):
-            try await node.set(keyPrefix + key, value: bytes, expiration: duration)
+            try await client.set(keyPrefix + key, value: bytes, expiration: duration)
         case .none:
-            try await node.setKeepingTimeToLive(keyPrefix + key, value: bytes)
+            try await client.setKeepingTimeToLive(keyPrefix + key, value: bytes)
         }
     }
 
@@ -98,7 +86,7 @@ public struct RedisPersistDriver: PersistDriver {
     /// - Throws: `PersistError.invalidConversion` when the stored value does not decode as
     ///   `Object`; `RedisError` for a Redis failure.
     public func get<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> Object? {
-        guard let value = try await node.get(keyPrefix + key) else { return nil }
+        guard let value = try await client.get(keyPrefix + key) else { return nil }
         return try PersistJSON.decode(value, as: type)
     }
 
@@ -108,7 +96,7 @@ public struct RedisPersistDriver: PersistDriver {
     /// - Throws: `PersistError.invalidConversion` when the stored value does not decode as
     ///   `Object`; `RedisError` for a Redis failure.
     public func getWithTTL<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> (object: Object, ttl: Duration?)? {
-        let reply = try await node.evaluate(Self.valueAndTimeToLive, keys: [keyPrefix + key])
+        let reply = try await client.evaluate(Self.valueAndTimeToLive, keys: [keyPrefix + key])
         switch reply {
         case .array(let elements?) where elements.count == 2:
             guard case .bulkString(let value?) = elements[0] else { return nil }
@@ -119,14 +107,14 @@ public struct RedisPersistDriver: PersistDriver {
         default:
             break
         }
-        throw RedisError(.protocolError, "unexpected reply \(reply) to the GET+PTTL script", node: node.node.description)
+        throw RedisError(.protocolError, "unexpected reply \(reply) to the GET+PTTL script", node: client.server.description)
     }
 
     /// Removes the value stored under `key`; nothing happens when there is none.
     ///
     /// - Throws: `RedisError` for a Redis failure.
     public func remove(key: String) async throws {
-        try await node.delete(keyPrefix + key)
+        try await client.delete(keyPrefix + key)
     }
 
     /// Does nothing: the `RedisClient` belongs to its owner, who runs it as a service or shuts it

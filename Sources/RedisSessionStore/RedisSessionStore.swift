@@ -1,20 +1,94 @@
+import Logging
 import NIOCore
+import NIOPosix
 import RedisClient
 import SessionManager
 
-/// The session store on Redis nodes, with the same semantics as on memcached: the same keys,
-/// the same envelope, and node ids in session ids so failover, backups and migration work alike.
-public enum RedisSessionStore {
-    /// The topology for every node of `client`, failover nodes marked as its node list says.
-    public static func topology(client: RedisClient) -> SessionStoreTopology {
-        SessionStoreTopology(
-            nodes: client.nodes.map { node in
-                SessionStoreTopology.Node(
-                    id: node.node.id,
-                    isFailover: node.node.id.map(client.nodeList.isFailoverNode(id:)) ?? false,
-                    store: RedisSessionStoreNode(client: node)
-                )
-            })
+/// msm's node list with Redis URLs: one `redis://[user:password@]host[:port][/db]` (`rediss://` for
+/// TLS), or several with ids, `r1:redis://10.0.0.1,r2:redis://10.0.0.2:6380/1`.
+public typealias RedisNodeList = SessionNodeList<RedisServer>
+
+extension RedisServer: SessionNodeAddress {
+    public static var serverName: String { "Redis" }
+    public static var entrySyntax: String { "id:redis://host:port" }
+    public static var exampleEntry: String { "r1:redis://127.0.0.1:6379" }
+    public static var duplicateReason: String {
+        "this host, port and database are already in the list; name every Redis database once"
+    }
+    public static var addressesAreURLs: Bool { true }
+
+    public init(nodeListAddress address: String) throws(SessionNodeListError.Reason) {
+        do {
+            try self.init(url: address)
+        } catch {
+            throw SessionNodeListError.Reason(error.message)
+        }
+    }
+
+    public var serverIdentity: String { "\(host.lowercased()):\(port)/\(database)" }
+
+    public func validateAddress() throws(SessionNodeListError.Reason) {
+        do {
+            try validate()
+        } catch {
+            throw SessionNodeListError.Reason(error.message)
+        }
+    }
+
+    public static func redacted(_ token: String) -> String {
+        redactingCredentials(in: token)
+    }
+}
+
+/// Sessions in Redis, with the same semantics as on memcached (the same keys, the same envelope,
+/// node ids in session ids so failover, backups and migration work alike): one ``RedisClient``
+/// per node of the node list, seen by the ``SessionManager`` through `topology`.
+///
+/// Run it as a swift-service-lifecycle `Service` before the manager, so it shuts down after
+/// the manager's last writes (or call `shutdown()` yourself):
+///
+/// ```swift
+/// let store = try RedisSessionStore(nodes: "r1:redis://10.0.0.1,r2:redis://:secret@10.0.0.2:6380/1", failoverNodes: "r1")
+/// let manager = try SessionManager(configuration: SessionManagerConfiguration(), store: store.topology)
+/// ```
+public typealias RedisSessionStore = ClientSessionStore<RedisServer, RedisClient>
+
+extension RedisClient: SessionStoreClient {}
+
+extension ClientSessionStore where Address == RedisServer, Client == RedisClient {
+    /// A store over `nodeList`; no connection is opened before the first request.
+    /// - Throws: ``RedisError`` when `configuration` is inconsistent or its TLS settings cannot be loaded.
+    public convenience init(
+        nodeList: RedisNodeList,
+        configuration: RedisClientConfiguration = .init(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "redis")
+    ) throws(RedisError) {
+        try self.init(
+            nodeList: nodeList,
+            client: { server throws(RedisError) in
+                try RedisClient(server: server, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+            },
+            node: RedisSessionStoreNode.init
+        )
+    }
+
+    /// A store over msm's `memcachedNodes` (Redis URLs) and `failoverNodes` settings.
+    /// - Throws: ``SessionConfigurationError`` naming the setting and the offending entry.
+    public convenience init(
+        nodes: String,
+        failoverNodes: String = "",
+        configuration: RedisClientConfiguration = .init(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "redis")
+    ) throws(SessionConfigurationError) {
+        try self.init(
+            nodes: nodes, failoverNodes: failoverNodes, clientSetting: "RedisClientConfiguration",
+            client: { server throws(RedisError) in
+                try RedisClient(server: server, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+            },
+            node: RedisSessionStoreNode.init
+        )
     }
 }
 
@@ -23,7 +97,7 @@ public enum RedisSessionStore {
 /// which leaks a lock forever if the client dies in between), and a Lua compare-and-delete for
 /// an owner's release.
 struct RedisSessionStoreNode: SessionStoreNode {
-    let client: RedisNodeClient
+    let client: RedisClient
 
     func get(_ key: String) async throws(SessionStoreError) -> [UInt8]? {
         try await run { () throws(RedisError) in try await client.get(key).map { Array($0.readableBytesView) } }

@@ -16,8 +16,7 @@ import Testing
     ) throws -> MemcachedClient {
         var configuration = MemcachedClientConfiguration()
         configure(&configuration)
-        let nodes = try MemcachedNodeList(parsing: "m1:\(server.host):\(server.port)")
-        return try MemcachedClient(nodeList: nodes, configuration: configuration)
+        return try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: configuration)
     }
 
     private func key(_ text: String) throws(MemcachedError) -> MemcachedKey { try MemcachedKey(text) }
@@ -26,7 +25,7 @@ import Testing
         try await withMemcachedServer { server in
             let client = try makeClient(server)
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "m1")
+            let node = client
 
             #expect(try await node.version().hasPrefix("1."))
             try await node.noop()
@@ -87,7 +86,7 @@ import Testing
         try await withMemcachedServer { server in
             let client = try makeClient(server)
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "m1")
+            let node = client
             try await node.set(key("short"), value: ByteBuffer(string: "x"), expiration: .seconds(1))
             try await node.set(key("long"), value: ByteBuffer(string: "y"), expiration: .seconds(60))
             #expect(try await node.get(key("short")) != nil)
@@ -101,7 +100,7 @@ import Testing
         try await withMemcachedServer { server in
             let client = try makeClient(server)
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "m1")
+            let node = client
             let counter = try key("counter")
             try await node.set(counter, value: ByteBuffer(string: "0"))
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -126,7 +125,7 @@ import Testing
         try await withMemcachedServer(maxItemSize: "1m") { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "m1")
+            let node = client
             try await node.set(key("before"), value: ByteBuffer(string: "ok"))
             let big = ByteBuffer(repeating: 0x61, count: 2 * 1024 * 1024)
             let error = await #expect(throws: MemcachedError.self) { try await node.set(key("big"), value: big) }
@@ -140,7 +139,7 @@ import Testing
         try await withMemcachedServer { server in
             let client = try makeClient(server) { $0.operationTimeout = .seconds(10) }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "m1")
+            let node = client
             let count = 10_000
             let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<count {
@@ -169,7 +168,7 @@ import Testing
                 $0.maximumReconnectDelay = .milliseconds(200)
             }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "m1")
+            let node = client
             try await node.set(key("k"), value: ByteBuffer(string: "v"))
 
             // Stop the node so requests pile up in flight, then kill it under them.
@@ -215,7 +214,7 @@ import Testing
                 $0.maximumReconnectDelay = .milliseconds(200)
             }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "m1")
+            let node = client
             try await node.set(key("k"), value: ByteBuffer(string: "v"))
 
             server.suspend()
@@ -236,12 +235,11 @@ import Testing
 
     @Test func nothingListeningFailsFastAndBacksOff() async throws {
         let port = try FreeLoopbackPort.allocate()
-        let nodes = try MemcachedNodeList(parsing: "127.0.0.1:\(port)")
         var configuration = MemcachedClientConfiguration()
         configuration.initialReconnectDelay = .seconds(5)
-        let client = try MemcachedClient(nodeList: nodes, configuration: configuration)
+        let client = try MemcachedClient(server: MemcachedServer(parsing: "127.0.0.1:\(port)"), configuration: configuration)
         defer { Task { await client.shutdown() } }
-        let node = try client.node(id: nil)
+        let node = client
         let first = await #expect(throws: MemcachedError.self) { try await node.noop() }
         #expect(first?.code == .connectFailed)
         #expect(first?.description.contains("127.0.0.1:\(port)") == true)
@@ -249,18 +247,21 @@ import Testing
         #expect(second?.code == .nodeUnavailable || second?.code == .connectFailed)
     }
 
-    @Test func unknownNodeIDsAreATypedError() async throws {
-        let nodes = try MemcachedNodeList(parsing: "m1:127.0.0.1:1,m2:127.0.0.1:2")
-        let client = try MemcachedClient(nodeList: nodes)
-        let error = #expect(throws: MemcachedError.self) { try client.node(id: "m3") }
-        #expect(error?.code == .unknownNode)
-        #expect(error?.message.contains("m1, m2") == true)
+    @Test func badServersAndConfigurationsAreTypedErrors() async throws {
+        let badPort = #expect(throws: MemcachedError.self) { try MemcachedClient(server: MemcachedServer(host: "127.0.0.1", port: 0)) }
+        #expect(badPort?.code == .invalidAddress)
+        var configuration = MemcachedClientConfiguration()
+        configuration.connectionsPerNode = 0
+        let invalid = #expect(throws: MemcachedError.self) {
+            try MemcachedClient(server: MemcachedServer(host: "127.0.0.1"), configuration: configuration)
+        }
+        #expect(invalid?.code == .invalidValue)
     }
 
     @Test func gracefulShutdownDrainsInFlightRequestsThenRefusesNewOnes() async throws {
         try await withMemcachedServer { server in
             let client = try makeClient(server)
-            let node = try client.node(id: "m1")
+            let node = client
             try await node.set(key("k"), value: ByteBuffer(string: "v"))
             let serviceGroup = ServiceGroup(configuration: .init(services: [client], logger: Logger(label: "test")))
             async let running: Void = serviceGroup.run()

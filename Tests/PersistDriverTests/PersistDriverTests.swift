@@ -51,7 +51,7 @@ func withStore(_ backend: PersistBackend, _ body: (PersistStore) async throws ->
             }
             try await body(
                 PersistStore(
-                    driver: try MemcachedPersistDriver(client: cluster.makeClient(), nodeID: "m2"),
+                    driver: try MemcachedPersistDriver(client: cluster.makeClient("m2")),
                     raw: raw(on: "m2"),
                     rawElsewhere: raw(on: "m1"),
                     rawSet: { key, bytes in try await cluster.rawSet(key, bytes, on: "m2") }
@@ -59,10 +59,15 @@ func withStore(_ backend: PersistBackend, _ body: (PersistStore) async throws ->
         }
     case .redis:
         try await withRedisServer { server in
-            let client = try RedisClient(nodeList: RedisNodeList(parsing: "d2:redis://\(server.endpoint)/2,d0:redis://\(server.endpoint)/0"))
+            // The driver's database (2) and another one (0) of the same server.
+            let clients = [
+                "d2": try RedisClient(server: RedisServer(url: "redis://\(server.endpoint)/2")),
+                "d0": try RedisClient(server: RedisServer(url: "redis://\(server.endpoint)/0")),
+            ]
+            let client = clients["d2"]!
             func raw(on node: String) -> @Sendable (String) async throws -> (text: String, ttl: Duration?)? {
                 { key in
-                    let redis = try client.node(id: node)
+                    let redis = clients[node]!
                     guard let value = try await redis.get(key) else { return nil }
                     guard case .expires(let left) = try await redis.timeToLive(key) else { return (String(buffer: value), nil) }
                     return (String(buffer: value), left)
@@ -71,16 +76,16 @@ func withStore(_ backend: PersistBackend, _ body: (PersistStore) async throws ->
             do {
                 try await body(
                     PersistStore(
-                        driver: try RedisPersistDriver(client: client, nodeID: "d2"),
+                        driver: RedisPersistDriver(client: client),
                         raw: raw(on: "d2"),
                         rawElsewhere: raw(on: "d0"),
-                        rawSet: { key, bytes in try await client.node(id: "d2").set(key, value: ByteBuffer(bytes: bytes)) }
+                        rawSet: { key, bytes in try await client.set(key, value: ByteBuffer(bytes: bytes)) }
                     ))
             } catch {
-                await client.shutdown()
+                for client in clients.values { await client.shutdown() }
                 throw error
             }
-            await client.shutdown()
+            for client in clients.values { await client.shutdown() }
         }
     }
 }

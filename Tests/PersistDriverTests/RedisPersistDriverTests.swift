@@ -9,10 +9,10 @@ import Testing
 @Suite(.serialized) struct RedisPersistDriverTests {
     @Test func anyKeyWorksVerbatimAndExpirationsAreMilliseconds() async throws {
         try await withRedisServer { server in
-            let client = try RedisClient(nodeList: RedisNodeList(parsing: "redis://\(server.endpoint)"))
+            let client = try RedisClient(server: RedisServer(url: "redis://\(server.endpoint)"))
             defer { Task { await client.shutdown() } }
-            let driver = try RedisPersistDriver(client: client)
-            let raw = try client.node(id: nil)
+            let driver = RedisPersistDriver(client: client)
+            let raw = client
             for key in ["has space", "line\r\nbreak", "nul\u{0}", String(repeating: "k", count: 1000)] {
                 try await driver.set(key: key, value: key.count, expires: nil)
                 #expect(try await driver.get(key: key, as: Int.self) == key.count)
@@ -33,9 +33,6 @@ import Testing
             #expect(try await driver.get(key: "gone", as: Int.self) == nil)
             try await driver.create(key: "never-there", value: 1, expires: .seconds(-1))
             #expect(try await driver.get(key: "never-there", as: Int.self) == nil)
-
-            let unknown = #expect(throws: RedisError.self) { try RedisPersistDriver(client: client, nodeID: "r9") }
-            #expect(unknown?.code == .unknownNode)
         }
     }
 }

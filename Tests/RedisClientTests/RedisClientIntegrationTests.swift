@@ -18,15 +18,15 @@ import Testing
     ) throws -> RedisClient {
         var configuration = RedisClientConfiguration()
         configure(&configuration)
-        let nodes = try RedisNodeList(parsing: "r1:redis://\(credentials)\(server.endpoint)/\(database)")
-        return try RedisClient(nodeList: nodes, configuration: configuration)
+        let server = try RedisServer(url: "redis://\(credentials)\(server.endpoint)/\(database)")
+        return try RedisClient(server: server, configuration: configuration)
     }
 
     @Test func everyCommand() async throws {
         try await withRedisServer { server in
             let client = try makeClient(server)
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
 
             #expect(try await node.get("missing") == nil)
             try await node.set("k", value: ByteBuffer(string: "v1"))
@@ -71,7 +71,7 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server)
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
             try await node.set("short", value: ByteBuffer(string: "v"), expiration: .milliseconds(150))
             #expect(try await node.get("short") != nil)
             try await Task.sleep(for: .milliseconds(400))
@@ -85,7 +85,7 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server)
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
             try await node.set("lock", value: ByteBuffer(string: "token-A"))
             #expect(try await node.delete("lock", ifValueIs: ByteBuffer(string: "token-B")) == false)
             #expect(try await node.get("lock") == ByteBuffer(string: "token-A"))
@@ -105,7 +105,7 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
             let connectionBefore = try await node.send(RESPCommand("CLIENT", "ID"))
             _ = try await node.send(RESPCommand("LPUSH", "list", "x"))
             let wrongType = await #expect(throws: RedisError.self) { try await node.get("list") }
@@ -128,14 +128,14 @@ import Testing
             let wrong = try makeClient(server, credentials: "alice:not-her-password@")
             defer { Task { for client in [asDefault, asAlice, anonymous, wrong] { await client.shutdown() } } }
 
-            try await asDefault.node(id: "r1").set("k", value: ByteBuffer(string: "v"))
-            #expect(try await asAlice.node(id: "r1").get("k") == ByteBuffer(string: "v"))
+            try await asDefault.set("k", value: ByteBuffer(string: "v"))
+            #expect(try await asAlice.get("k") == ByteBuffer(string: "v"))
 
-            let noAuth = await #expect(throws: RedisError.self) { try await anonymous.node(id: "r1").get("k") }
+            let noAuth = await #expect(throws: RedisError.self) { try await anonymous.get("k") }
             #expect(noAuth?.code == .authenticationFailed)
             #expect(noAuth?.isNodeFailure == true)
 
-            let refused = await #expect(throws: RedisError.self) { try await wrong.node(id: "r1").get("k") }
+            let refused = await #expect(throws: RedisError.self) { try await wrong.get("k") }
             #expect(refused?.code == .authenticationFailed)
             let text = "\(refused.map { "\($0)" } ?? "") \(String(reflecting: refused))"
             #expect(text.contains("alice"))
@@ -155,9 +155,9 @@ import Testing
                 }
             }
             // Several connections: each must have run SELECT before carrying a command.
-            for index in 0..<30 { try await inThree.node(id: "r1").set("k\(index)", value: ByteBuffer(string: "three")) }
-            #expect(try await inZero.node(id: "r1").get("k0") == nil)
-            for index in 0..<30 { #expect(try await inThree.node(id: "r1").get("k\(index)") == ByteBuffer(string: "three")) }
+            for index in 0..<30 { try await inThree.set("k\(index)", value: ByteBuffer(string: "three")) }
+            #expect(try await inZero.get("k0") == nil)
+            for index in 0..<30 { #expect(try await inThree.get("k\(index)") == ByteBuffer(string: "three")) }
             let keyspace = try await server.info("keyspace")
             #expect(keyspace["db3"]?.hasPrefix("keys=30") == true)
             #expect(keyspace["db0"] == nil)
@@ -168,7 +168,7 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server) { $0.operationTimeout = .seconds(10) }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
             let count = 10_000
             let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<count {
@@ -193,11 +193,11 @@ import Testing
             var configuration = RedisClientConfiguration()
             configuration.connectionsPerNode = 2
             let client = try RedisClient(
-                nodeList: try RedisNodeList(parsing: "r1:redis://\(server.endpoint)"),
+                server: try RedisServer(url: "redis://\(server.endpoint)"),
                 configuration: configuration,
                 eventLoopGroup: loops
             )
-            let node = try client.node(id: "r1")
+            let node = client
             // CLIENT ID names the connection a command went over.
             @Sendable func connectionIDs(_ count: Int) async throws -> Set<Int64> {
                 var ids: Set<Int64> = []
@@ -229,7 +229,7 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server) { $0.maximumValueLength = 1024 }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
             let error = await #expect(throws: RedisError.self) {
                 try await node.set("big", value: ByteBuffer(repeating: 0x61, count: 1025))
             }
@@ -245,7 +245,7 @@ import Testing
         try await withRedisServer(extraArguments: ["--proto-max-bulk-len", "1mb"]) { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
             try await node.set("k", value: ByteBuffer(string: "old"))
             // Several rounds, each followed at once by another command: none may land on the
             // connection Redis is dropping.
@@ -267,7 +267,7 @@ import Testing
                 $0.maximumReconnectDelay = .milliseconds(200)
             }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
             try await node.set("k", value: ByteBuffer(string: "v"))
 
             server.suspend()
@@ -308,7 +308,7 @@ import Testing
                 $0.maximumReconnectDelay = .milliseconds(200)
             }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
             try await node.set("k", value: ByteBuffer(string: "v"))
 
             server.suspend()
@@ -330,7 +330,7 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
             _ = try await node.send(RESPCommand("LPUSH", "a-list", "x"))
             var batch: [RESPCommand] = []
             for index in 0..<1000 {
@@ -365,7 +365,7 @@ import Testing
                 $0.connectionsPerNode = 1  // the batch goes onto the open connection, not a new one
             }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
             try await node.ping()
             server.suspend()
             let clock = ContinuousClock()
@@ -387,7 +387,7 @@ import Testing
         try await withRedisServer(extraArguments: ["--proto-max-bulk-len", "1mb"]) { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
             try await node.set("small", value: ByteBuffer(string: "v"))
             let replies = try await node.pipeline([
                 try .set("big", ByteBuffer(repeating: 0x61, count: 2 << 20)), try .get("small"),
@@ -407,7 +407,7 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let node = try client.node(id: "r1")
+            let node = client
             try await node.set("k", value: ByteBuffer(string: "v"))
             let before = try await server.info("stats")["total_commands_processed"]
             for command in [
@@ -431,7 +431,7 @@ import Testing
         try await withRedisServer(extraArguments: ["--rename-command", "AUTH", ""]) { server in
             let client = try makeClient(server, credentials: ":scrub-me-42@") { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let error = await #expect(throws: RedisError.self) { try await client.node(id: "r1").ping() }
+            let error = await #expect(throws: RedisError.self) { try await client.ping() }
             #expect(error?.message.contains("authenticating") == true)
             #expect(error.map { !"\($0)".contains("scrub-me-42") } == true, "\(String(describing: error))")
             var dumped = ""
@@ -445,9 +445,9 @@ import Testing
         var configuration = RedisClientConfiguration()
         configuration.initialReconnectDelay = .seconds(5)
         configuration.connectionsPerNode = 1
-        let client = try RedisClient(nodeList: try RedisNodeList(parsing: "redis://:topsecret@127.0.0.1:\(port)"), configuration: configuration)
+        let client = try RedisClient(server: try RedisServer(url: "redis://:topsecret@127.0.0.1:\(port)"), configuration: configuration)
         defer { Task { await client.shutdown() } }
-        let node = try client.node(id: nil)
+        let node = client
         let first = await #expect(throws: RedisError.self) { try await node.ping() }
         #expect(first?.code == .connectFailed)
         #expect(first?.description.contains("127.0.0.1:\(port)") == true)
@@ -457,21 +457,21 @@ import Testing
         #expect(second?.description.contains("topsecret") == false)
     }
 
-    @Test func unknownNodeIDsAndBadConfigurationsAreTypedErrors() async throws {
-        let client = try RedisClient(nodeList: try RedisNodeList(parsing: "r1:redis://127.0.0.1:1,r2:redis://127.0.0.1:2"))
-        let error = #expect(throws: RedisError.self) { try client.node(id: "r3") }
-        #expect(error?.code == .unknownNode)
-        #expect(error?.message.contains("r1, r2") == true)
+    @Test func badConfigurationsAndServersAreTypedErrors() async throws {
         var configuration = RedisClientConfiguration()
         configuration.connectionsPerNode = 0
-        let invalid = #expect(throws: RedisError.self) { try RedisClient(nodeList: client.nodeList, configuration: configuration) }
+        let invalid = #expect(throws: RedisError.self) {
+            try RedisClient(server: RedisServer(host: "127.0.0.1"), configuration: configuration)
+        }
         #expect(invalid?.code == .invalidArgument)
+        let badPort = #expect(throws: RedisError.self) { try RedisClient(server: RedisServer(host: "127.0.0.1", port: 0)) }
+        #expect(badPort?.code == .invalidAddress)
     }
 
     @Test func gracefulShutdownDrainsInFlightCommandsThenRefusesNewOnes() async throws {
         try await withRedisServer { server in
             let client = try makeClient(server)
-            let node = try client.node(id: "r1")
+            let node = client
             try await node.set("k", value: ByteBuffer(string: "v"))
             let serviceGroup = ServiceGroup(configuration: .init(services: [client], logger: Logger(label: "test")))
             async let running: Void = serviceGroup.run()

@@ -29,9 +29,9 @@ import Testing
     @Test func aTrustedServerCarriesCommandsEncryptedWithAuthAndDatabase() async throws {
         try await withTLSServer(password: "tls-secret") { server, tlsPort, certificates in
             for host in ["127.0.0.1", "localhost"] {
-                let nodes = try RedisNodeList(parsing: "r1:rediss://:tls-secret@\(host):\(tlsPort)/4")
-                let client = try RedisClient(nodeList: nodes, configuration: configuration(trusting: certificates))
-                let node = try client.node(id: "r1")
+                let server = try RedisServer(url: "rediss://:tls-secret@\(host):\(tlsPort)/4")
+                let client = try RedisClient(server: server, configuration: configuration(trusting: certificates))
+                let node = client
                 try await node.set("over-tls", value: ByteBuffer(string: host))
                 #expect(try await node.get("over-tls") == ByteBuffer(string: host))
                 await client.shutdown()
@@ -43,10 +43,10 @@ import Testing
 
     @Test func anUntrustedCertificateIsAConnectFailureThatSaysSo() async throws {
         try await withTLSServer { _, tlsPort, _ in
-            let nodes = try RedisNodeList(parsing: "rediss://127.0.0.1:\(tlsPort)")
-            let client = try RedisClient(nodeList: nodes, configuration: configuration(trusting: nil))
+            let server = try RedisServer(url: "rediss://127.0.0.1:\(tlsPort)")
+            let client = try RedisClient(server: server, configuration: configuration(trusting: nil))
             defer { Task { await client.shutdown() } }
-            let error = await #expect(throws: RedisError.self) { try await client.node(id: nil).ping() }
+            let error = await #expect(throws: RedisError.self) { try await client.ping() }
             #expect(error?.code == .connectFailed)
             #expect(error?.isNodeFailure == true)
             #expect(error?.description.contains("rediss://127.0.0.1:\(tlsPort)") == true)
@@ -58,10 +58,10 @@ import Testing
         var configuration = RedisClientConfiguration()
         configuration.tlsConfiguration.trustRoots = .file("/nonexistent/ca.crt")
         let error = #expect(throws: RedisError.self) {
-            try RedisClient(nodeList: RedisNodeList(parsing: "rediss://127.0.0.1:1"), configuration: configuration)
+            try RedisClient(server: RedisServer(url: "rediss://127.0.0.1:1"), configuration: configuration)
         }
         #expect(error?.code == .invalidArgument)
         // Plain nodes never load it.
-        _ = try RedisClient(nodeList: RedisNodeList(parsing: "redis://127.0.0.1:1"), configuration: configuration)
+        _ = try RedisClient(server: RedisServer(url: "redis://127.0.0.1:1"), configuration: configuration)
     }
 }

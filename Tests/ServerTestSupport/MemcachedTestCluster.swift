@@ -27,14 +27,14 @@ public final class MemcachedTestCluster: Sendable {
         }
     }
 
-    /// A client over every node, tuned for fault tests: short timeouts, quick reconnects.
-    public func makeClient() throws -> MemcachedClient {
-        try store.makeMemcachedClient()
+    /// A client of node `id`, tuned for fault tests: short timeouts, quick reconnects.
+    public func makeClient(_ id: String) throws -> MemcachedClient {
+        try store.makeMemcachedClient(id)
     }
 
     /// Reads `key` on node `id` with a fresh client, bypassing whatever is under test.
     public func rawGet(_ key: String, on id: String) async throws -> MemcachedItem? {
-        try await makeClient().node(id: id.isEmpty ? nil : id).get(MemcachedKey(key))
+        try await makeClient(id).get(MemcachedKey(key))
     }
 
     /// Writes `bytes` under `key` on node `id`, bypassing whatever is under test.

@@ -135,7 +135,30 @@ final class ServerProcess: Sendable {
     }
 
     /// SIGSTOP: the process keeps its sockets but stops answering.
-    func suspend() { send(SIGSTOP) }
+    /// Returns once every thread of the process has stopped (SIGSTOP is delivered asynchronously:
+    /// a worker thread still running could answer requests sent right after the call).
+    func suspend() {
+        send(SIGSTOP)
+        let pid = self.pid
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(2)
+        while clock.now < deadline, !Self.allThreadsStopped(pid) {
+            usleep(1_000)
+        }
+    }
+
+    /// Whether every thread of `pid` is in state `T` (stopped), read from `/proc`.
+    private static func allThreadsStopped(_ pid: Int32) -> Bool {
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !threads.isEmpty else {
+            return true  // gone, or no /proc: nothing more to wait for
+        }
+        return threads.allSatisfy { thread in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/stat", encoding: .utf8),
+                let afterName = stat.lastIndex(of: ")")
+            else { return true }
+            return stat[afterName...].dropFirst(2).first == "T"
+        }
+    }
 
     /// SIGCONT after `suspend()`.
     func resume() { send(SIGCONT) }

@@ -90,8 +90,7 @@ public final class StoreTestCluster: Sendable {
     /// msm's `failoverNodes` for ``nodeList``.
     public let failoverNodes: String
     private let servers: [String: Server]
-    private let memcachedClients = Mutex<[MemcachedClient]>([])
-    private let redisClients = Mutex<[RedisClient]>([])
+    private let tearDowns = Mutex<[@Sendable () async -> Void]>([])
 
     /// One node's process, typed so each backend's own counters stay reachable.
     private enum Server: Sendable {
@@ -171,9 +170,14 @@ public final class StoreTestCluster: Sendable {
     }
 
     private func tearDown() async {
-        for client in memcachedClients.withLock({ $0 }) { await client.shutdown() }
-        for client in redisClients.withLock({ $0 }) { await client.shutdown() }
+        for action in tearDowns.withLock({ $0 }) { await action() }
         await killAll()
+    }
+
+    /// Runs `action` when the test ends (before the servers die): shuts down a store or client
+    /// the test made.
+    public func addTearDown(_ action: @escaping @Sendable () async -> Void) {
+        tearDowns.withLock { $0.append(action) }
     }
 
     // MARK: Nodes
@@ -209,31 +213,39 @@ public final class StoreTestCluster: Sendable {
 
     // MARK: Clients
 
-    /// A memcached client over every node, tuned for fault tests: short timeouts, quick
-    /// reconnects, one connection per node. The cluster must run memcached.
-    public func makeMemcachedClient() throws -> MemcachedClient {
-        precondition(backend == .memcached, "a memcached client for a \(backend) cluster")
+    /// Client settings for fault tests: short timeouts, quick reconnects, one connection.
+    public var memcachedClientConfiguration: MemcachedClientConfiguration {
         var configuration = MemcachedClientConfiguration()
         configuration.operationTimeout = .milliseconds(500)
         configuration.connectTimeout = .milliseconds(500)
         configuration.maximumReconnectDelay = .milliseconds(100)
         configuration.connectionsPerNode = 1
-        let client = try MemcachedClient(
-            nodeList: try MemcachedNodeList(parsing: nodeList, failoverNodes: failoverNodes), configuration: configuration)
-        memcachedClients.withLock { $0.append(client) }
-        return client
+        return configuration
     }
 
-    /// A Redis client over every node, tuned like ``makeMemcachedClient()``. The cluster must run Redis.
-    public func makeRedisClient() throws -> RedisClient {
-        precondition(backend == .redis, "a Redis client for a \(backend) cluster")
+    /// The same settings for Redis clients.
+    public var redisClientConfiguration: RedisClientConfiguration {
         var configuration = RedisClientConfiguration()
         configuration.operationTimeout = .milliseconds(500)
         configuration.connectTimeout = .milliseconds(500)
         configuration.maximumReconnectDelay = .milliseconds(100)
         configuration.connectionsPerNode = 1
-        let client = try RedisClient(nodeList: try RedisNodeList(parsing: nodeList, failoverNodes: failoverNodes), configuration: configuration)
-        redisClients.withLock { $0.append(client) }
+        return configuration
+    }
+
+    /// A client of node `id`'s memcached, tuned for fault tests, shut down when the test ends.
+    public func makeMemcachedClient(_ id: String) throws -> MemcachedClient {
+        guard case .memcached(let server) = servers[id] else { preconditionFailure("no memcached node \(id) in a \(backend) cluster") }
+        let client = try MemcachedClient(server: MemcachedServer(parsing: server.endpoint), configuration: memcachedClientConfiguration)
+        addTearDown { await client.shutdown() }
+        return client
+    }
+
+    /// A client of node `id`'s redis-server, tuned like ``makeMemcachedClient(_:)``.
+    public func makeRedisClient(_ id: String) throws -> RedisClient {
+        guard case .redis(let server) = servers[id] else { preconditionFailure("no Redis node \(id) in a \(backend) cluster") }
+        let client = try RedisClient(server: RedisServer(url: "redis://\(server.endpoint)"), configuration: redisClientConfiguration)
+        addTearDown { await client.shutdown() }
         return client
     }
 
@@ -242,27 +254,25 @@ public final class StoreTestCluster: Sendable {
     /// The bytes stored under `key` on node `id`, read with a fresh client, bypassing whatever is
     /// under test; `nil` when absent.
     public func rawGet(_ key: String, on id: String) async throws -> [UInt8]? {
-        let nodeID = id.isEmpty ? nil : id
         switch servers[id]! {
         case .memory(let node):
             return try await node.memory.get(key)
         case .memcached:
-            return try await makeMemcachedClient().node(id: nodeID).get(MemcachedKey(key)).map { Array($0.value.readableBytesView) }
+            return try await makeMemcachedClient(id).get(MemcachedKey(key)).map { Array($0.value.readableBytesView) }
         case .redis:
-            return try await makeRedisClient().node(id: nodeID).get(key).map { Array($0.readableBytesView) }
+            return try await makeRedisClient(id).get(key).map { Array($0.readableBytesView) }
         }
     }
 
     /// Writes `bytes` under `key` on node `id`, without expiry, bypassing whatever is under test.
     public func rawSet(_ key: String, _ bytes: [UInt8], on id: String) async throws {
-        let nodeID = id.isEmpty ? nil : id
         switch servers[id]! {
         case .memory(let node):
             try await node.memory.set(key, value: bytes, expirationSeconds: 0)
         case .memcached:
-            try await makeMemcachedClient().node(id: nodeID).set(MemcachedKey(key), value: ByteBuffer(bytes: bytes))
+            try await makeMemcachedClient(id).set(MemcachedKey(key), value: ByteBuffer(bytes: bytes))
         case .redis:
-            try await makeRedisClient().node(id: nodeID).set(key, value: ByteBuffer(bytes: bytes))
+            try await makeRedisClient(id).set(key, value: ByteBuffer(bytes: bytes))
         }
     }
 

@@ -11,8 +11,16 @@ extension StoreTestCluster {
     public func makeTopology() throws -> SessionStoreTopology {
         switch backend {
         case .memory: return makeMemoryTopology()
-        case .memcached: return MemcachedSessionStore.topology(client: try makeMemcachedClient())
-        case .redis: return RedisSessionStore.topology(client: try makeRedisClient())
+        case .memcached:
+            let store = try MemcachedSessionStore(
+                nodeList: MemcachedNodeList(parsing: nodeList, failoverNodes: failoverNodes), configuration: memcachedClientConfiguration)
+            addTearDown { await store.shutdown() }
+            return store.topology
+        case .redis:
+            let store = try RedisSessionStore(
+                nodeList: RedisNodeList(parsing: nodeList, failoverNodes: failoverNodes), configuration: redisClientConfiguration)
+            addTearDown { await store.shutdown() }
+            return store.topology
         }
     }
 

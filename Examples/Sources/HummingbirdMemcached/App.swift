@@ -1,6 +1,5 @@
 import Hummingbird
 import HummingbirdSessionManager
-import MemcachedClient
 import MemcachedSessionStore
 import SessionManager
 
@@ -17,13 +16,12 @@ import Foundation
 struct HummingbirdMemcachedExample {
     static func main() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let nodes = try MemcachedNodeList(parsing: environment["MEMCACHED_NODES"] ?? "127.0.0.1:11211")
         let port = Int(environment["PORT"] ?? "") ?? 8080
 
-        let client = try MemcachedClient(nodeList: nodes)
+        let store = try MemcachedSessionStore(nodes: environment["MEMCACHED_NODES"] ?? "127.0.0.1:11211")
         var configuration = SessionManagerConfiguration()
         configuration.route = environment["ROUTE"]
-        let manager = try SessionManager(configuration: configuration, store: MemcachedSessionStore.topology(client: client))
+        let manager = try SessionManager(configuration: configuration, store: store.topology)
 
         let router = Router(context: BasicDistributedSessionRequestContext.self)
         router.add(middleware: DistributedSessionMiddleware(manager: manager))
@@ -35,8 +33,8 @@ struct HummingbirdMemcachedExample {
         }
 
         var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
-        // The client first, so it shuts down last: the manager's last writes still reach memcached.
-        app.addServices(client, manager)
+        // The store first, so it shuts down last: the manager's last writes still reach memcached.
+        app.addServices(store, manager)
         try await app.runService()
     }
 }

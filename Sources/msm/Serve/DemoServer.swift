@@ -60,9 +60,9 @@ struct DemoServer {
         try await application.runService()
     }
 
-    /// The store client of the configured backend and its topology. Both clients get the same
-    /// timeouts and a 1 s reconnect cap, so the demo notices a returning node within a second
-    /// on either backend.
+    /// The store of the configured backend (a service: it closes its clients' connections) and
+    /// its topology. Both get the same timeouts and a 1 s reconnect cap, so the demo notices a
+    /// returning node within a second on either backend.
     private func makeStore(logger: Logger) throws -> (any Service, SessionStoreTopology) {
         switch settings.nodes {
         case .memcached(let nodeList):
@@ -70,8 +70,8 @@ struct DemoServer {
             configuration.operationTimeout = settings.operationTimeout
             configuration.connectTimeout = settings.operationTimeout
             configuration.maximumReconnectDelay = .seconds(1)
-            let client = try MemcachedClient(nodeList: nodeList, configuration: configuration, logger: logger)
-            return (client, MemcachedSessionStore.topology(client: client))
+            let store = try MemcachedSessionStore(nodeList: nodeList, configuration: configuration, logger: logger)
+            return (store, store.topology)
         case .redis(let nodeList):
             var configuration = RedisClientConfiguration()
             configuration.operationTimeout = settings.operationTimeout
@@ -80,8 +80,8 @@ struct DemoServer {
             if let authority = settings.redisTLSAuthorityFile {
                 configuration.tlsConfiguration.trustRoots = .file(authority)
             }
-            let client = try RedisClient(nodeList: nodeList, configuration: configuration, logger: logger)
-            return (client, RedisSessionStore.topology(client: client))
+            let store = try RedisSessionStore(nodeList: nodeList, configuration: configuration, logger: logger)
+            return (store, store.topology)
         }
     }
 }

@@ -4,9 +4,11 @@ import Hummingbird
 import HummingbirdSessionManager
 import Logging
 import MemcachedClient
+import MemcachedSessionStore
 import Metrics
 import Prometheus
 import RedisClient
+import RedisSessionStore
 import SessionManager
 
 /// `msm serve`: one app server of the seed's topology, running the demo app.
@@ -177,12 +179,12 @@ enum StoreNodes: Sendable {
     case memcached(MemcachedNodeList)
     case redis(RedisNodeList)
 
-    /// Picks the backend by scheme: any `redis://` entry means Redis, and the Redis parser then
-    /// rejects a memcached entry beside it as mixing. Errors name the flags and never a password
-    /// (both parsers redact credentials in what they quote).
+    /// Picks the backend by the entries' form: URLs (`redis://`) mean Redis, `host:port` memcached;
+    /// a list mixing both is refused. Errors name the flags and never a password (the node list
+    /// redacts credentials in what it quotes).
     init(parsing nodeList: String, failoverNodes: String) throws {
         do {
-            if RedisNodeList.looksLikeRedis(nodeList) {
+            if SessionNodeListSyntax.namesURLs(nodeList) {
                 self = .redis(try RedisNodeList(parsing: nodeList, failoverNodes: failoverNodes))
             } else {
                 self = .memcached(try MemcachedNodeList(parsing: nodeList, failoverNodes: failoverNodes))

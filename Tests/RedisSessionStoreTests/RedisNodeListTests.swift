@@ -1,33 +1,41 @@
 import MemcachedClient
+import MemcachedSessionStore
 import RedisClient
+import RedisSessionStore
+import SessionManager
 import Testing
+
+/// A node of a Redis list.
+private func node(_ id: String?, _ server: RedisServer) -> RedisNodeList.Node {
+    RedisNodeList.Node(id: id, address: server)
+}
 
 @Suite struct RedisNodeListTests {
     private static let twoNodes = [
-        RedisNode(id: "r1", host: "10.0.0.1", port: 6379),
-        RedisNode(id: "r2", host: "10.0.0.2", port: 6380, database: 3),
+        node("r1", RedisServer(host: "10.0.0.1", port: 6379)),
+        node("r2", RedisServer(host: "10.0.0.2", port: 6380, database: 3)),
     ]
 
     // MARK: - Accepted lists
 
     @Test(arguments: [
-        ("redis://localhost", RedisNode(host: "localhost")),
-        ("redis://localhost/", RedisNode(host: "localhost")),
-        ("redis://127.0.0.1:6380", RedisNode(host: "127.0.0.1", port: 6380)),
-        ("redis://h:1/0", RedisNode(host: "h", port: 1)),
-        ("redis://h:65535/15", RedisNode(host: "h", port: 65535, database: 15)),
-        ("redis://h/2", RedisNode(host: "h", database: 2)),
-        ("REDIS://Cache.Example", RedisNode(host: "Cache.Example")),
+        ("redis://localhost", RedisServer(host: "localhost")),
+        ("redis://localhost/", RedisServer(host: "localhost")),
+        ("redis://127.0.0.1:6380", RedisServer(host: "127.0.0.1", port: 6380)),
+        ("redis://h:1/0", RedisServer(host: "h", port: 1)),
+        ("redis://h:65535/15", RedisServer(host: "h", port: 65535, database: 15)),
+        ("redis://h/2", RedisServer(host: "h", database: 2)),
+        ("REDIS://Cache.Example", RedisServer(host: "Cache.Example")),
     ])
-    func singleURLHasNoIDAndDefaults(list: String, expected: RedisNode) throws {
+    func singleURLHasNoIDAndDefaults(list: String, expected: RedisServer) throws {
         let parsed = try RedisNodeList(parsing: list)
-        #expect(parsed.nodes == [expected])
+        #expect(parsed.nodes == [node(nil, expected)])
         #expect(parsed.nodes[0].id == nil)
         #expect(parsed.failoverNodeIDs.isEmpty)
     }
 
     @Test func defaultsArePort6379AndDatabase0() throws {
-        let node = try #require(try RedisNodeList(parsing: "redis://h").nodes.first)
+        let node = try #require(try RedisNodeList(parsing: "redis://h").nodes.first).address
         #expect(node.port == 6379)
         #expect(node.database == 0)
         #expect(node.username == nil)
@@ -36,7 +44,7 @@ import Testing
 
     @Test func singleNodeMayHaveAnID() throws {
         let parsed = try RedisNodeList(parsing: "r1:redis://localhost:6379")
-        #expect(parsed.nodes == [RedisNode(id: "r1", host: "localhost")])
+        #expect(parsed.nodes == [node("r1", RedisServer(host: "localhost"))])
     }
 
     @Test(arguments: [
@@ -50,13 +58,13 @@ import Testing
     }
 
     @Test func credentials() throws {
-        let both = try #require(try RedisNodeList(parsing: "redis://alice:secret@h").nodes.first)
+        let both = try #require(try RedisNodeList(parsing: "redis://alice:secret@h").nodes.first).address
         #expect(both.username == "alice")
         #expect(both.password?.reveal() == "secret")
-        let passwordOnly = try #require(try RedisNodeList(parsing: "redis://:secret@h:6380/1").nodes.first)
+        let passwordOnly = try #require(try RedisNodeList(parsing: "redis://:secret@h:6380/1").nodes.first).address
         #expect(passwordOnly.username == nil)
         #expect(passwordOnly.password == RedisPassword("secret"))
-        #expect(passwordOnly == RedisNode(host: "h", port: 6380, database: 1, password: RedisPassword("secret")))
+        #expect(passwordOnly == RedisServer(host: "h", port: 6380, database: 1, password: RedisPassword("secret")))
     }
 
     @Test(
@@ -71,20 +79,20 @@ import Testing
             ("redis://ü:ß@h", "ü", "ß"),
         ] as [(String, String?, String)])
     func credentialsArePercentDecoded(list: String, username: String?, password: String) throws {
-        let node = try #require(try RedisNodeList(parsing: list).nodes.first)
+        let node = try #require(try RedisNodeList(parsing: list).nodes.first).address
         #expect(node.username == username)
         #expect(node.password?.reveal() == password)
         #expect(node.host == "h")
     }
 
     @Test func ipv6HostsGoInBrackets() throws {
-        #expect(try RedisNodeList(parsing: "redis://[::1]:6380").nodes == [RedisNode(host: "::1", port: 6380)])
-        #expect(try RedisNodeList(parsing: "redis://[::1]").nodes == [RedisNode(host: "::1")])
+        #expect(try RedisNodeList(parsing: "redis://[::1]:6380").nodes == [node(nil, RedisServer(host: "::1", port: 6380))])
+        #expect(try RedisNodeList(parsing: "redis://[::1]").nodes == [node(nil, RedisServer(host: "::1"))])
         let withIDs = try RedisNodeList(parsing: "r1:redis://:pw@[::1]/2 r2:redis://[fe80::2]:7000")
         #expect(
             withIDs.nodes == [
-                RedisNode(id: "r1", host: "::1", database: 2, password: RedisPassword("pw")),
-                RedisNode(id: "r2", host: "fe80::2", port: 7000),
+                node("r1", RedisServer(host: "::1", database: 2, password: RedisPassword("pw"))),
+                node("r2", RedisServer(host: "fe80::2", port: 7000)),
             ]
         )
     }
@@ -96,24 +104,24 @@ import Testing
 
     @Test func sameServerWithAnotherDatabaseIsAnotherNode() throws {
         let parsed = try RedisNodeList(parsing: "r1:redis://h/1 r2:redis://h/2")
-        #expect(parsed.nodes.map(\.database) == [1, 2])
+        #expect(parsed.nodes.map(\.address.database) == [1, 2])
     }
 
     @Test func endpoint() {
-        #expect(RedisNode(host: "127.0.0.1").endpoint == "127.0.0.1:6379")
-        #expect(RedisNode(host: "::1", port: 6380).endpoint == "[::1]:6380")
+        #expect(RedisServer(host: "127.0.0.1").endpoint == "127.0.0.1:6379")
+        #expect(RedisServer(host: "::1", port: 6380).endpoint == "[::1]:6380")
     }
 
     @Test func descriptionUsesNodeListSyntaxWithThePasswordRedacted() {
-        #expect(RedisNode(host: "127.0.0.1").description == "redis://127.0.0.1:6379")
-        #expect(RedisNode(id: "r1", host: "::1", port: 6380, database: 2).description == "r1:redis://[::1]:6380/2")
+        #expect(RedisServer(host: "127.0.0.1").description == "redis://127.0.0.1:6379")
+        #expect(node("r1", RedisServer(host: "::1", port: 6380, database: 2)).description == "r1:redis://[::1]:6380/2")
         #expect(
-            RedisNode(id: "r1", host: "127.0.0.1", port: 6380, database: 2, username: "alice", password: RedisPassword("pw"))
+            node("r1", RedisServer(host: "127.0.0.1", port: 6380, database: 2, username: "alice", password: RedisPassword("pw")))
                 .description == "r1:redis://alice:***@127.0.0.1:6380/2"
         )
-        #expect(RedisNode(host: "host", password: RedisPassword("pw")).description == "redis://:***@host:6379")
+        #expect(RedisServer(host: "host", password: RedisPassword("pw")).description == "redis://:***@host:6379")
         #expect(
-            RedisNode(host: "h", username: "a:b@c d", password: RedisPassword("pw")).description
+            RedisServer(host: "h", username: "a:b@c d", password: RedisPassword("pw")).description
                 == "redis://a%3Ab%40c%20d:***@h:6379"
         )
     }
@@ -131,48 +139,47 @@ import Testing
 
     @Test func descriptionKeepsTheUsernameRoundTrippable() throws {
         let node = try #require(try RedisNodeList(parsing: "redis://us%3Aer%40%C3%A9:pw@h").nodes.first)
-        let reparsed = try #require(try RedisNodeList(parsing: node.description).nodes.first)
+        let reparsed = try #require(try RedisNodeList(parsing: node.description).nodes.first).address
         #expect(reparsed.username == "us:er@é")
         #expect(reparsed.password?.reveal() == "***")
     }
 
     @Test func emptyUsernameMeansTheDefaultUser() throws {
-        #expect(RedisNode(host: "h", username: "", password: RedisPassword("pw")).username == nil)
-        var node = RedisNode(host: "h", password: RedisPassword("pw"))
-        node.username = ""
-        let list = try RedisNodeList(nodes: [node])
-        #expect(list.nodes[0].username == nil)
+        #expect(RedisServer(host: "h", username: "", password: RedisPassword("pw")).username == nil)
+        var server = RedisServer(host: "h", password: RedisPassword("pw"))
+        server.username = ""
+        _ = try RedisNodeList(nodes: [node(nil, server)])  // the client authenticates as the default user
     }
 
     @Test func nodesInitAppliesTheSameRulesAndMatchesParsing() throws {
         let built = try RedisNodeList(nodes: Self.twoNodes, failoverNodeIDs: ["r2", "r2"])
         let parsed = try RedisNodeList(parsing: "r1:redis://10.0.0.1 r2:redis://10.0.0.2:6380/3", failoverNodes: "r2")
         #expect(built == parsed)
-        let error = #expect(throws: RedisNodeListError.self) {
-            try RedisNodeList(nodes: [RedisNode(id: "r-1", host: "h", port: 1)])
+        let error = #expect(throws: SessionNodeListError.self) {
+            try RedisNodeList(nodes: [node("r-1", RedisServer(host: "h", port: 1))])
         }
         #expect(error?.token == "r-1:redis://h:1")
-        let invalid: [RedisNode] = [
-            RedisNode(id: "r1", host: "h", port: 0),
-            RedisNode(id: "r1", host: "a b"),
-            RedisNode(id: "r1", host: "a/b"),
-            RedisNode(id: "r1", host: ""),
-            RedisNode(id: "r1", host: "h", database: -1),
-            RedisNode(id: "r1", host: "h", username: "alice"),
-            RedisNode(id: "r1", host: "h", password: RedisPassword("")),
+        let invalid: [RedisNodeList.Node] = [
+            node("r1", RedisServer(host: "h", port: 0)),
+            node("r1", RedisServer(host: "a b")),
+            node("r1", RedisServer(host: "a/b")),
+            node("r1", RedisServer(host: "")),
+            node("r1", RedisServer(host: "h", database: -1)),
+            node("r1", RedisServer(host: "h", username: "alice")),
+            node("r1", RedisServer(host: "h", password: RedisPassword(""))),
         ]
         for node in invalid {
-            #expect(throws: RedisNodeListError.self, "\(node)") { try RedisNodeList(nodes: [node]) }
+            #expect(throws: SessionNodeListError.self, "\(node)") { try RedisNodeList(nodes: [node]) }
         }
-        #expect(throws: RedisNodeListError.self) { try RedisNodeList(nodes: []) }
+        #expect(throws: SessionNodeListError.self) { try RedisNodeList(nodes: []) }
     }
 
     @Test func redissMeansTLSAndPrintsBack() throws {
         let list = try RedisNodeList(parsing: "r1:rediss://:pw@cache.example.com:6380/1 r2:redis://h")
-        #expect(list.nodes[0].usesTLS)
-        #expect(!list.nodes[1].usesTLS)
+        #expect(list.nodes[0].address.usesTLS)
+        #expect(!list.nodes[1].address.usesTLS)
         #expect(list.nodes[0].description == "r1:rediss://:***@cache.example.com:6380/1")
-        #expect(try RedisNodeList(parsing: "REDISS://h").nodes[0].usesTLS)
+        #expect(try RedisNodeList(parsing: "REDISS://h").nodes[0].address.usesTLS)
         #expect(try RedisNodeList(parsing: "rediss://h").nodes[0].description == "rediss://h:6379")
     }
 
@@ -182,23 +189,22 @@ import Testing
         ("redis://h", true),
         ("r1:redis://h r2:redis://h:2", true),
         ("rediss://h", true),
-        ("m1:h:1, r1:REDIS://h", true),
+        ("r1:REDIS://h, m1:h:1", true),  // then refused as mixed
         ("r1:rediss://h", true),
         ("m1:h:1 m2:h:2", false),
         ("h:11211", false),
-        ("http://h", false),
+        ("m1:h:1, r1:redis://h", false),  // then refused as mixed
         ("", false),
-        ("m1:h:1 redisx://h", false),
     ])
-    func looksLikeRedis(list: String, expected: Bool) {
-        #expect(RedisNodeList.looksLikeRedis(list) == expected)
+    func urlListsSelectRedis(list: String, expected: Bool) {
+        #expect(SessionNodeListSyntax.namesURLs(list) == expected)
     }
 
     // MARK: - Rejected lists
 
     @Test(arguments: ["", "   ", " , ,\n"])
     func blankListIsRejected(list: String) {
-        let error = #expect(throws: RedisNodeListError.self) { try RedisNodeList(parsing: list) }
+        let error = #expect(throws: SessionNodeListError.self) { try RedisNodeList(parsing: list) }
         #expect(error?.token == "")
         #expect(error?.description.contains("redis://127.0.0.1:6379") == true)
     }
@@ -269,7 +275,7 @@ import Testing
         ("m1:h:11211", "m1:h:11211"),
     ])
     func badTokenIsNamedInTheError(list: String, offendingToken: String) {
-        let error = #expect(throws: RedisNodeListError.self) { try RedisNodeList(parsing: list) }
+        let error = #expect(throws: SessionNodeListError.self) { try RedisNodeList(parsing: list) }
         #expect(error?.token == offendingToken)
         #expect(error?.reason.isEmpty == false)
     }
@@ -280,18 +286,18 @@ import Testing
         "r1:redis://h,h:11211",
     ])
     func mixedListsAreRejected(list: String) {
-        let error = #expect(throws: RedisNodeListError.self) { try RedisNodeList(parsing: list) }
+        let error = #expect(throws: SessionNodeListError.self) { try RedisNodeList(parsing: list) }
         #expect(error?.token.contains("://") == false)
         #expect(
             error?.reason.contains(
-                "mixed memcached and Redis nodes in one list are not supported; list only redis:// nodes, or only memcached nodes"
+                "mixed memcached and Redis nodes in one list are not supported; list only redis:// nodes"
             ) == true
         )
     }
 
     @Test func errorsSayWhatToWriteInstead() {
         func reason(_ list: String, failoverNodes: String = "") -> String {
-            let error = #expect(throws: RedisNodeListError.self) {
+            let error = #expect(throws: SessionNodeListError.self) {
                 try RedisNodeList(parsing: list, failoverNodes: failoverNodes)
             }
             return error?.description ?? ""
@@ -317,13 +323,13 @@ import Testing
         for node in list.nodes {
             #expect(!"\(node)".contains(Self.secret))
             #expect(!String(reflecting: node).contains(Self.secret))
-            #expect(!String(describing: node.password).contains(Self.secret))
-            #expect(!String(reflecting: node.password).contains(Self.secret))
+            #expect(!String(describing: node.address.password).contains(Self.secret))
+            #expect(!String(reflecting: node.address.password).contains(Self.secret))
             var dumped = ""
             dump(node, to: &dumped)
             #expect(!dumped.contains(Self.secret))
             #expect(dumped.contains("***"))
-            #expect(node.password?.reveal() == Self.secret)
+            #expect(node.address.password?.reveal() == Self.secret)
         }
         #expect(!String(reflecting: list).contains(Self.secret))
         var dumped = ""
@@ -353,7 +359,7 @@ import Testing
         "r1:redis://:\(secret)@h r2:\(secret)@h",
     ])
     func errorsNeverShowThePassword(list: String) {
-        let error = #expect(throws: RedisNodeListError.self) { try RedisNodeList(parsing: list) }
+        let error = #expect(throws: SessionNodeListError.self) { try RedisNodeList(parsing: list) }
         #expect(error.map { !"\($0)".contains(Self.secret) } == true)
         #expect(error.map { !String(reflecting: $0).contains(Self.secret) } == true)
         #expect(error.map { !$0.token.contains(Self.secret) && !$0.reason.contains(Self.secret) } == true)
@@ -368,24 +374,24 @@ import Testing
         ("redis://al1ce:pa ss@h", "al1ce:pa"),
     ])
     func aPasswordCutByACommaOrSpaceIsNeverQuoted(list: String, firstHalf: String) {
-        let error = #expect(throws: RedisNodeListError.self) { try RedisNodeList(parsing: list) }
+        let error = #expect(throws: SessionNodeListError.self) { try RedisNodeList(parsing: list) }
         #expect(error?.token == "")
         #expect(error?.reason.contains("%2C") == true)
         #expect(error.map { !"\($0)".contains(firstHalf) } == true)
-        let memcached = #expect(throws: MemcachedNodeListError.self) { try MemcachedNodeList(parsing: list) }
+        let memcached = #expect(throws: SessionNodeListError.self) { try MemcachedNodeList(parsing: list) }
         #expect(memcached.map { !"\($0)".contains(firstHalf) } == true)
     }
 
     @Test func failoverErrorsNeverShowThePassword() {
-        let error = #expect(throws: RedisNodeListError.self) {
+        let error = #expect(throws: SessionNodeListError.self) {
             try RedisNodeList(parsing: "r1:redis://h r2:redis://h:2", failoverNodes: "r1:redis://:\(Self.secret)@h")
         }
         #expect(error.map { !"\($0)".contains(Self.secret) } == true)
     }
 
     @Test func nodesInitErrorsNeverShowThePassword() {
-        let node = RedisNode(id: "r1", host: "h", port: 0, password: RedisPassword(Self.secret))
-        let error = #expect(throws: RedisNodeListError.self) { try RedisNodeList(nodes: [node]) }
+        let entry = node("r1", RedisServer(host: "h", port: 0, password: RedisPassword(Self.secret)))
+        let error = #expect(throws: SessionNodeListError.self) { try RedisNodeList(nodes: [entry]) }
         #expect(error?.token == "r1:redis://:***@h:0")
         #expect(error.map { !"\($0)".contains(Self.secret) } == true)
     }
@@ -400,7 +406,7 @@ import Testing
         #expect(list.failoverNodeIDs == ["r2", "r1"])
         #expect(list.isFailoverNode(id: "r1"))
         #expect(!list.isFailoverNode(id: "r3"))
-        #expect(list.regularNodes == [RedisNode(id: "r3", host: "h", port: 3)])
+        #expect(list.regularNodes == [node("r3", RedisServer(host: "h", port: 3))])
     }
 
     @Test(arguments: ["", "  ", " , "])
@@ -411,7 +417,7 @@ import Testing
     }
 
     @Test func unknownFailoverIDIsNamedWithTheKnownIDs() {
-        let error = #expect(throws: RedisNodeListError.self) {
+        let error = #expect(throws: SessionNodeListError.self) {
             try RedisNodeList(parsing: "r1:redis://h:1,r2:redis://h:2", failoverNodes: "r1 r3")
         }
         #expect(error?.token == "r3")
@@ -420,14 +426,14 @@ import Testing
 
     @Test(arguments: ["r1:redis://h", "redis://h"])
     func failoverNeedsTwoNodes(list: String) {
-        let error = #expect(throws: RedisNodeListError.self) { try RedisNodeList(parsing: list, failoverNodes: "r1") }
+        let error = #expect(throws: SessionNodeListError.self) { try RedisNodeList(parsing: list, failoverNodes: "r1") }
         #expect(error?.token == "r1")
         #expect(error?.reason.contains("at least two nodes") == true)
     }
 
     @Test(arguments: ["r1,r2", "r2 r1 r2"])
     func oneNodeMustStayRegular(failoverNodes: String) {
-        let error = #expect(throws: RedisNodeListError.self) {
+        let error = #expect(throws: SessionNodeListError.self) {
             try RedisNodeList(parsing: "r1:redis://h:1,r2:redis://h:2", failoverNodes: failoverNodes)
         }
         #expect(error?.token == "")
@@ -435,7 +441,7 @@ import Testing
     }
 
     @Test func nodesInitValidatesFailoverIDsToo() {
-        let error = #expect(throws: RedisNodeListError.self) {
+        let error = #expect(throws: SessionNodeListError.self) {
             try RedisNodeList(nodes: Self.twoNodes, failoverNodeIDs: ["r9"])
         }
         #expect(error?.token == "r9")
@@ -445,8 +451,8 @@ import Testing
 
     @Test func nodeLookupByID() throws {
         let list = try RedisNodeList(parsing: "r1:redis://h:1 r2:redis://[::1]:2/4")
-        #expect(list.node(id: "r2") == RedisNode(id: "r2", host: "::1", port: 2, database: 4))
-        #expect(list.node(id: "r1")?.port == 1)
+        #expect(list.node(id: "r2") == node("r2", RedisServer(host: "::1", port: 2, database: 4)))
+        #expect(list.node(id: "r1")?.address.port == 1)
         #expect(list.node(id: "r3") == nil)
     }
 }

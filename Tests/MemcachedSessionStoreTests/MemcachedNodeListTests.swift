@@ -1,11 +1,17 @@
+import MemcachedClient
+import MemcachedSessionStore
+import SessionManager
 import Testing
 
-@testable import MemcachedClient
+/// A node of a memcached list.
+private func entry(_ id: String?, _ host: String, _ port: Int) -> MemcachedNodeList.Node {
+    MemcachedNodeList.Node(id: id, address: MemcachedServer(host: host, port: port))
+}
 
 @Suite struct MemcachedNodeListTests {
     private static let twoNodes = [
-        MemcachedNode(id: "m1", host: "10.0.0.1", port: 11211),
-        MemcachedNode(id: "m2", host: "10.0.0.2", port: 11212),
+        entry("m1", "10.0.0.1", 11211),
+        entry("m2", "10.0.0.2", 11212),
     ]
 
     // MARK: - Accepted lists
@@ -13,13 +19,13 @@ import Testing
     @Test(arguments: [("localhost:11211", "localhost", 11211), ("127.0.0.1:1", "127.0.0.1", 1), ("h:65535", "h", 65535)])
     func singleHostPortHasNoID(list: String, host: String, port: Int) throws {
         let parsed = try MemcachedNodeList(parsing: list)
-        #expect(parsed.nodes == [MemcachedNode(id: nil, host: host, port: port)])
+        #expect(parsed.nodes == [entry(nil, host, port)])
         #expect(parsed.failoverNodeIDs.isEmpty)
     }
 
     @Test func singleNodeMayHaveAnID() throws {
         let parsed = try MemcachedNodeList(parsing: "m1:localhost:11211")
-        #expect(parsed.nodes == [MemcachedNode(id: "m1", host: "localhost", port: 11211)])
+        #expect(parsed.nodes == [entry("m1", "localhost", 11211)])
     }
 
     @Test(arguments: [
@@ -33,12 +39,12 @@ import Testing
     }
 
     @Test func ipv6HostsGoInBrackets() throws {
-        #expect(try MemcachedNodeList(parsing: "[::1]:11211").nodes == [MemcachedNode(id: nil, host: "::1", port: 11211)])
+        #expect(try MemcachedNodeList(parsing: "[::1]:11211").nodes == [entry(nil, "::1", 11211)])
         let withIDs = try MemcachedNodeList(parsing: "m1:[::1]:11211 m2:[fe80::2]:11212")
         #expect(
             withIDs.nodes == [
-                MemcachedNode(id: "m1", host: "::1", port: 11211),
-                MemcachedNode(id: "m2", host: "fe80::2", port: 11212),
+                entry("m1", "::1", 11211),
+                entry("m2", "fe80::2", 11212),
             ]
         )
     }
@@ -49,10 +55,11 @@ import Testing
     }
 
     @Test func descriptionUsesNodeListSyntax() {
-        #expect(MemcachedNode(id: "m1", host: "127.0.0.1", port: 11211).description == "m1:127.0.0.1:11211")
-        #expect(MemcachedNode(id: nil, host: "localhost", port: 11211).description == "localhost:11211")
-        #expect(MemcachedNode(id: nil, host: "::1", port: 11211).description == "[::1]:11211")
-        #expect(MemcachedNode(id: "m1", host: "::1", port: 11211).description == "m1:[::1]:11211")
+        #expect(entry("m1", "127.0.0.1", 11211).description == "m1:127.0.0.1:11211")
+        #expect(entry(nil, "localhost", 11211).description == "localhost:11211")
+        #expect(entry(nil, "::1", 11211).description == "[::1]:11211")
+        #expect(entry("m1", "::1", 11211).description == "m1:[::1]:11211")
+        #expect(MemcachedServer(host: "::1", port: 11211).description == "[::1]:11211")
     }
 
     @Test(arguments: ["m1:[::1]:11211 m2:cache.example:2 m_3:10.0.0.1:65535", "[::1]:11211", "localhost:11211"])
@@ -66,24 +73,24 @@ import Testing
         let built = try MemcachedNodeList(nodes: Self.twoNodes, failoverNodeIDs: ["m2", "m2"])
         let parsed = try MemcachedNodeList(parsing: "m1:10.0.0.1:11211 m2:10.0.0.2:11212", failoverNodes: "m2")
         #expect(built == parsed)
-        let error = #expect(throws: MemcachedNodeListError.self) {
-            try MemcachedNodeList(nodes: [MemcachedNode(id: "m-1", host: "h", port: 1)])
+        let error = #expect(throws: SessionNodeListError.self) {
+            try MemcachedNodeList(nodes: [entry("m-1", "h", 1)])
         }
         #expect(error?.token == "m-1:h:1")
-        #expect(throws: MemcachedNodeListError.self) {
-            try MemcachedNodeList(nodes: [MemcachedNode(id: "m1", host: "h", port: 0)])
+        #expect(throws: SessionNodeListError.self) {
+            try MemcachedNodeList(nodes: [entry("m1", "h", 0)])
         }
-        #expect(throws: MemcachedNodeListError.self) {
-            try MemcachedNodeList(nodes: [MemcachedNode(id: "m1", host: "a b", port: 1)])
+        #expect(throws: SessionNodeListError.self) {
+            try MemcachedNodeList(nodes: [entry("m1", "a b", 1)])
         }
-        #expect(throws: MemcachedNodeListError.self) { try MemcachedNodeList(nodes: []) }
+        #expect(throws: SessionNodeListError.self) { try MemcachedNodeList(nodes: []) }
     }
 
     // MARK: - Rejected lists
 
     @Test(arguments: ["", "   ", " , ,\n"])
     func blankListIsRejected(list: String) {
-        let error = #expect(throws: MemcachedNodeListError.self) { try MemcachedNodeList(parsing: list) }
+        let error = #expect(throws: SessionNodeListError.self) { try MemcachedNodeList(parsing: list) }
         #expect(error?.token == "")
         #expect(error?.description.contains("m1:127.0.0.1:11211") == true)
     }
@@ -135,30 +142,31 @@ import Testing
         ("m1:h:1 redis://:secret@x:1", "redis://***@x:1"),
     ])
     func badTokenIsNamedInTheError(list: String, offendingToken: String) {
-        let error = #expect(throws: MemcachedNodeListError.self) { try MemcachedNodeList(parsing: list) }
+        let error = #expect(throws: SessionNodeListError.self) { try MemcachedNodeList(parsing: list) }
         #expect(error?.token == offendingToken)
         #expect(error?.reason.isEmpty == false)
     }
 
     @Test func errorsSayWhatToWriteInstead() {
-        let missingID = #expect(throws: MemcachedNodeListError.self) { try MemcachedNodeList(parsing: "m1:h:1 h:2") }
+        let missingID = #expect(throws: SessionNodeListError.self) { try MemcachedNodeList(parsing: "m1:h:1 h:2") }
         #expect(missingID?.description.contains("id:host:port") == true)
-        let dashed = #expect(throws: MemcachedNodeListError.self) { try MemcachedNodeList(parsing: "m-1:h:1") }
+        let dashed = #expect(throws: SessionNodeListError.self) { try MemcachedNodeList(parsing: "m-1:h:1") }
         #expect(dashed?.description.contains("session id") == true)
-        let redis = #expect(throws: MemcachedNodeListError.self) { try MemcachedNodeList(parsing: "redis://h:6379") }
+        let redis = #expect(throws: SessionNodeListError.self) { try MemcachedNodeList(parsing: "redis://h:6379") }
         #expect(redis?.description.contains("memcached nodes only") == true)
-        let mixed = #expect(throws: MemcachedNodeListError.self) {
+        let mixed = #expect(throws: SessionNodeListError.self) {
             try MemcachedNodeList(parsing: "m1:h:1, r2:redis://h:6379")
         }
+        #expect(mixed?.token == "r2:redis://h:6379")
         #expect(mixed?.reason.contains("mixed memcached and Redis nodes in one list are not supported") == true)
         #expect(mixed?.reason.contains("list only redis:// nodes") == true)
         #expect(mixed?.reason.contains("selects Redis") == true)
-        let port = #expect(throws: MemcachedNodeListError.self) { try MemcachedNodeList(parsing: "m1:h:0") }
+        let port = #expect(throws: SessionNodeListError.self) { try MemcachedNodeList(parsing: "m1:h:0") }
         #expect(port?.description.contains("1...65535") == true)
     }
 
     @Test func redisPasswordsStayOutOfErrors() {
-        let error = #expect(throws: MemcachedNodeListError.self) {
+        let error = #expect(throws: SessionNodeListError.self) {
             try MemcachedNodeList(parsing: "m1:h:1 r2:redis://alice:s3cr%40t@h:6379/1")
         }
         #expect(error?.token == "r2:redis://***@h:6379/1")
@@ -172,7 +180,7 @@ import Testing
         #expect(list.failoverNodeIDs == ["m2", "m1"])
         #expect(list.isFailoverNode(id: "m1"))
         #expect(!list.isFailoverNode(id: "m3"))
-        #expect(list.regularNodes == [MemcachedNode(id: "m3", host: "h", port: 3)])
+        #expect(list.regularNodes == [entry("m3", "h", 3)])
     }
 
     @Test func regularNodesKeepListOrder() throws {
@@ -188,7 +196,7 @@ import Testing
     }
 
     @Test func unknownFailoverIDIsNamedWithTheKnownIDs() {
-        let error = #expect(throws: MemcachedNodeListError.self) {
+        let error = #expect(throws: SessionNodeListError.self) {
             try MemcachedNodeList(parsing: "m1:h:1,m2:h:2", failoverNodes: "m1 m3")
         }
         #expect(error?.token == "m3")
@@ -197,7 +205,7 @@ import Testing
 
     @Test(arguments: ["m1:h:1", "h:1"])
     func failoverNeedsTwoNodes(list: String) {
-        let error = #expect(throws: MemcachedNodeListError.self) {
+        let error = #expect(throws: SessionNodeListError.self) {
             try MemcachedNodeList(parsing: list, failoverNodes: "m1")
         }
         #expect(error?.token == "m1")
@@ -206,7 +214,7 @@ import Testing
 
     @Test(arguments: ["m1,m2", "m2 m1 m2"])
     func oneNodeMustStayRegular(failoverNodes: String) {
-        let error = #expect(throws: MemcachedNodeListError.self) {
+        let error = #expect(throws: SessionNodeListError.self) {
             try MemcachedNodeList(parsing: "m1:h:1,m2:h:2", failoverNodes: failoverNodes)
         }
         #expect(error?.token == "")
@@ -214,7 +222,7 @@ import Testing
     }
 
     @Test func nodesInitValidatesFailoverIDsToo() {
-        let error = #expect(throws: MemcachedNodeListError.self) {
+        let error = #expect(throws: SessionNodeListError.self) {
             try MemcachedNodeList(nodes: Self.twoNodes, failoverNodeIDs: ["m9"])
         }
         #expect(error?.token == "m9")
@@ -224,8 +232,8 @@ import Testing
 
     @Test func nodeLookupByID() throws {
         let list = try MemcachedNodeList(parsing: "m1:h:1 m2:[::1]:2")
-        #expect(list.node(id: "m2") == MemcachedNode(id: "m2", host: "::1", port: 2))
-        #expect(list.node(id: "m1")?.port == 1)
+        #expect(list.node(id: "m2") == entry("m2", "::1", 2))
+        #expect(list.node(id: "m1")?.address.port == 1)
         #expect(list.node(id: "m3") == nil)
     }
 }
