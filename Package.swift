@@ -206,6 +206,11 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .testTarget(
+            name: "SessionManagerTestingTests",
+            dependencies: ["SessionManagerTesting", "SessionManager"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
             name: "MemcachedSessionStoreTests",
             dependencies: ["MemcachedSessionStore", "MemcachedClient", "SessionManager"],
             swiftSettings: strictSwift6

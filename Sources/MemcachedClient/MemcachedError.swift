@@ -91,27 +91,17 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
 
 extension MemcachedError: PipelineFailure {
     @usableFromInline
-    package static func pipeline(_ kind: PipelineFailureKind, _ message: String) -> MemcachedError {
-        switch kind {
-        case .clientShutdown: return MemcachedError(.clientShutdown, message)
-        case .connectionReset: return MemcachedError(.connectionReset, message)
-        case .connectionClosed: return MemcachedError(.connectionClosed, message)
-        case .protocolError: return MemcachedError(.protocolError, message)
-        case .timeout: return MemcachedError(.timeout, message)
-        }
-    }
-
-    @usableFromInline
-    package static func backingOff(consecutiveFailures: Int, lastError: MemcachedError, retryIn: Duration, node: String) -> MemcachedError {
-        MemcachedError(
-            .nodeUnavailable,
-            "the node failed \(consecutiveFailures) time(s) in a row (last: \(lastError.message)); next reconnect in \(retryIn.wholeMilliseconds) ms",
-            node: node
-        )
-    }
-
-    @usableFromInline
-    package static func connectFailed(_ error: any Error, node: String) -> MemcachedError {
-        MemcachedError(.connectFailed, "cannot connect: \(error)", node: node)
+    package init(pipelineFailure kind: PipelineFailureKind, _ message: String, node: String?) {
+        let code: Code =
+            switch kind {
+            case .clientShutdown: .clientShutdown
+            case .connectionReset: .connectionReset
+            case .connectionClosed: .connectionClosed
+            case .protocolError: .protocolError
+            case .timeout: .timeout
+            case .nodeUnavailable: .nodeUnavailable
+            case .connectFailed: .connectFailed
+            }
+        self.init(code, message, node: node)
     }
 }

@@ -22,13 +22,31 @@ package protocol PipelineFailure: Error, Sendable {
     var node: String? { get set }
     /// What happened, in words.
     var message: String { get }
+    /// A failure the shared machinery raises, as the client's own error (its code for `kind`).
+    init(pipelineFailure kind: PipelineFailureKind, _ message: String, node: String?)
+}
+
+extension PipelineFailure {
     /// A failure of the connection itself.
-    static func pipeline(_ kind: PipelineFailureKind, _ message: String) -> Self
+    @inlinable
+    package static func pipeline(_ kind: PipelineFailureKind, _ message: String) -> Self {
+        Self(pipelineFailure: kind, message, node: nil)
+    }
+
     /// The node failed `consecutiveFailures` times in a row and the next reconnect is `retryIn` away:
     /// the request fails fast instead of waiting.
-    static func backingOff(consecutiveFailures: Int, lastError: Self, retryIn: Duration, node: String) -> Self
+    package static func backingOff(consecutiveFailures: Int, lastError: Self, retryIn: Duration, node: String) -> Self {
+        Self(
+            pipelineFailure: .nodeUnavailable,
+            "the node failed \(consecutiveFailures) time(s) in a row (last: \(lastError.message)); next reconnect in \(retryIn.wholeMilliseconds) ms",
+            node: node
+        )
+    }
+
     /// A connect attempt failed.
-    static func connectFailed(_ error: any Error, node: String) -> Self
+    package static func connectFailed(_ error: any Error, node: String) -> Self {
+        Self(pipelineFailure: .connectFailed, "cannot connect: \(error)", node: node)
+    }
 }
 
 /// The kinds of ``PipelineFailure`` the shared machinery raises.
@@ -45,4 +63,8 @@ package enum PipelineFailureKind: Sendable {
     case protocolError
     /// No reply within the operation timeout.
     case timeout
+    /// The node failed recently and is in reconnect backoff: the request failed fast.
+    case nodeUnavailable
+    /// A connection could not be opened.
+    case connectFailed
 }

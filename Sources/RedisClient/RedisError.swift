@@ -134,27 +134,17 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
 
 extension RedisError: PipelineFailure {
     @usableFromInline
-    package static func pipeline(_ kind: PipelineFailureKind, _ message: String) -> RedisError {
-        switch kind {
-        case .clientShutdown: return RedisError(.clientShutdown, message)
-        case .connectionReset: return RedisError(.connectionReset, message)
-        case .connectionClosed: return RedisError(.connectionClosed, message)
-        case .protocolError: return RedisError(.protocolError, message)
-        case .timeout: return RedisError(.timeout, message)
-        }
-    }
-
-    @usableFromInline
-    package static func backingOff(consecutiveFailures: Int, lastError: RedisError, retryIn: Duration, node: String) -> RedisError {
-        RedisError(
-            .nodeUnavailable,
-            "the node failed \(consecutiveFailures) time(s) in a row (last: \(lastError.message)); next reconnect in \(retryIn.wholeMilliseconds) ms",
-            node: node
-        )
-    }
-
-    @usableFromInline
-    package static func connectFailed(_ error: any Error, node: String) -> RedisError {
-        RedisError(.connectFailed, "cannot connect: \(error)", node: node)
+    package init(pipelineFailure kind: PipelineFailureKind, _ message: String, node: String?) {
+        let code: Code =
+            switch kind {
+            case .clientShutdown: .clientShutdown
+            case .connectionReset: .connectionReset
+            case .connectionClosed: .connectionClosed
+            case .protocolError: .protocolError
+            case .timeout: .timeout
+            case .nodeUnavailable: .nodeUnavailable
+            case .connectFailed: .connectFailed
+            }
+        self.init(code, message, node: node)
     }
 }

@@ -39,6 +39,14 @@ public final class FaultInjectingSessionStore: SessionStoreNode {
         public var deletes = 0
         /// Availability probes.
         public var pings = 0
+
+        /// Counts, zero unless given.
+        public init(gets: Int = 0, sets: Int = 0, deletes: Int = 0, pings: Int = 0) {
+            self.gets = gets
+            self.sets = sets
+            self.deletes = deletes
+            self.pings = pings
+        }
     }
 
     private struct State {

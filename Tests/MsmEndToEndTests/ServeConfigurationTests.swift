@@ -20,12 +20,14 @@ import Glibc
         return process
     }
 
-    /// `GET /myapp/` once msm serve answers on `port`; `nil` after 15 s.
-    private func firstPage(port: Int) async throws -> HTTPReply? {
+    /// `GET /myapp/` once msm serve answers on `port`; `nil` after 15 s, or as soon as `process`
+    /// (when given) has exited.
+    private func firstPage(port: Int, from process: Process? = nil) async throws -> HTTPReply? {
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(15)
         while clock.now < deadline {
             if let reply = try? HTTPTestClient.request(port: port, path: "/myapp/") { return reply }
+            if let process, !process.isRunning { return nil }
             try await Task.sleep(for: .milliseconds(100))
         }
         return nil
@@ -33,18 +35,25 @@ import Glibc
 
     @Test func everySettingCanComeFromTheEnvironment() async throws {
         try await withMemcachedServer { memcached in
-            let port = try FreeLoopbackPort.allocate()
-            let serve = try run(
-                ["serve"],
-                environment: [
-                    "MSM_PORT": "\(port)", "MSM_ROUTE": "Z", "MSM_MEMCACHED_NODES": "n1:\(memcached.endpoint)",
-                    "MSM_STICKY": "false", "MSM_LOCKING_MODE": "all", "MSM_COOKIE_NAME": "ENVSESSION", "MSM_LOG_LEVEL": "warning",
-                ])
-            defer {
+            // A free port can be taken by a parallel suite before msm binds it: then a new one.
+            var answer: HTTPReply?
+            var errors = ""
+            for _ in 0..<3 where answer == nil {
+                let port = try FreeLoopbackPort.allocate()
+                let serve = try run(
+                    ["serve"],
+                    environment: [
+                        "MSM_PORT": "\(port)", "MSM_ROUTE": "Z", "MSM_MEMCACHED_NODES": "n1:\(memcached.endpoint)",
+                        "MSM_STICKY": "false", "MSM_LOCKING_MODE": "all", "MSM_COOKIE_NAME": "ENVSESSION", "MSM_LOG_LEVEL": "warning",
+                    ])
+                answer = try await firstPage(port: port, from: serve)
                 serve.terminate()
                 serve.waitUntilExit()
+                if answer == nil, let stderr = (serve.standardError as? Pipe)?.fileHandleForReading.readDataToEndOfFile() {
+                    errors += String(decoding: stderr, as: UTF8.self)
+                }
             }
-            let page = try #require(try await firstPage(port: port), "msm serve did not answer on MSM_PORT \(port)")
+            let page = try #require(answer, "msm serve did not answer on MSM_PORT: \(errors)")
             #expect(page.json["servedBy"] as? String == "Z")
             #expect(page.json["node"] as? String == "n1")
             let cookie = try #require(page.setCookie("ENVSESSION"))
