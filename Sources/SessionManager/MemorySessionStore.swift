@@ -17,34 +17,42 @@ import Synchronization
 public final class MemorySessionStore: SessionStoreNode {
     private struct Item {
         var value: [UInt8]
-        var expires: ContinuousClock.Instant?
+        /// Wall-clock milliseconds; `nil`: never.
+        var expires: Int64?
     }
 
     private let items = Mutex<[String: Item]>([:])
     /// Values larger than this are refused as too large, like memcached's item size limit.
     public let maximumValueSize: Int
+    /// Where expirations are read.
+    public let clock: any SessionClock
 
     /// An empty node.
-    /// - Parameter maximumValueSize: the largest value accepted; default 1 MiB, memcached's default.
-    public init(maximumValueSize: Int = 1 << 20) {
+    /// - Parameters:
+    ///   - maximumValueSize: the largest value accepted; default 1 MiB, memcached's default.
+    ///   - clock: where expirations are read; give the session manager the same one.
+    public init(maximumValueSize: Int = 1 << 20, clock: any SessionClock = SystemSessionClock()) {
         self.maximumValueSize = maximumValueSize
+        self.clock = clock
     }
 
     /// A topology of empty memory nodes: one without id when `nodeIDs` is empty, else one per id,
     /// those in `failoverNodeIDs` marked as failover nodes.
-    public static func topology(nodeIDs: [String] = [], failoverNodeIDs: Set<String> = []) -> SessionStoreTopology {
+    public static func topology(
+        nodeIDs: [String] = [], failoverNodeIDs: Set<String> = [], clock: any SessionClock = SystemSessionClock()
+    ) -> SessionStoreTopology {
         guard !nodeIDs.isEmpty else {
-            return SessionStoreTopology(nodes: [.init(id: nil, isFailover: false, store: MemorySessionStore())])
+            return SessionStoreTopology(nodes: [.init(id: nil, isFailover: false, store: MemorySessionStore(clock: clock))])
         }
         return SessionStoreTopology(
             nodes: nodeIDs.map { id in
-                .init(id: id, isFailover: failoverNodeIDs.contains(id), store: MemorySessionStore())
+                .init(id: id, isFailover: failoverNodeIDs.contains(id), store: MemorySessionStore(clock: clock))
             })
     }
 
     /// The number of live (unexpired) items.
     public var count: Int {
-        let now = ContinuousClock.now
+        let now = clock.nowMilliseconds()
         return items.withLock { items in items.values.count { !Self.isExpired($0, at: now) } }
     }
 
@@ -54,7 +62,7 @@ public final class MemorySessionStore: SessionStoreNode {
     }
 
     public func get(_ key: String) async throws(SessionStoreError) -> [UInt8]? {
-        let now = ContinuousClock.now
+        let now = clock.nowMilliseconds()
         return items.withLock { items in
             guard let item = items[key] else { return nil }
             guard !Self.isExpired(item, at: now) else {
@@ -72,7 +80,7 @@ public final class MemorySessionStore: SessionStoreNode {
 
     public func add(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) -> Bool {
         let item = try makeItem(value, expirationSeconds: expirationSeconds)
-        let now = ContinuousClock.now
+        let now = clock.nowMilliseconds()
         return items.withLock { items in
             if let existing = items[key], !Self.isExpired(existing, at: now) { return false }
             items[key] = item
@@ -82,7 +90,7 @@ public final class MemorySessionStore: SessionStoreNode {
 
     @discardableResult
     public func delete(_ key: String) async throws(SessionStoreError) -> Bool {
-        let now = ContinuousClock.now
+        let now = clock.nowMilliseconds()
         return items.withLock { items in
             guard let removed = items.removeValue(forKey: key) else { return false }
             return !Self.isExpired(removed, at: now)
@@ -90,7 +98,7 @@ public final class MemorySessionStore: SessionStoreNode {
     }
 
     public func delete(_ key: String, ifValueIs value: [UInt8]) async throws(SessionStoreError) -> Bool {
-        let now = ContinuousClock.now
+        let now = clock.nowMilliseconds()
         return items.withLock { items in
             guard let item = items[key], !Self.isExpired(item, at: now), item.value == value else { return false }
             items[key] = nil
@@ -104,11 +112,11 @@ public final class MemorySessionStore: SessionStoreNode {
         guard value.count <= maximumValueSize else {
             throw SessionStoreError(.valueTooLarge, "value of \(value.count) bytes is over the memory store's limit of \(maximumValueSize)")
         }
-        let expires = expirationSeconds > 0 ? ContinuousClock.now + .seconds(expirationSeconds) : nil
+        let expires = expirationSeconds > 0 ? clock.nowMilliseconds() + Int64(expirationSeconds) * 1000 : nil
         return Item(value: value, expires: expires)
     }
 
-    private static func isExpired(_ item: Item, at now: ContinuousClock.Instant) -> Bool {
+    private static func isExpired(_ item: Item, at now: Int64) -> Bool {
         item.expires.map { $0 <= now } ?? false
     }
 }

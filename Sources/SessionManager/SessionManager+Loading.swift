@@ -98,7 +98,7 @@ extension SessionManager {
             logger.warning("stored session belongs to another id; ignored", metadata: ["session": "\(id)"])
             return nil
         }
-        let now = currentTimeMilliseconds()
+        let now = now()
         if record.maxInactiveInterval > 0,
             now - record.lastAccessedTime > Int64(record.maxInactiveInterval) * 1000 + refreshIntervalMilliseconds
         {
@@ -133,7 +133,7 @@ extension SessionManager {
             }
         }
         let id = SessionID.generate(nodeID: nodeID, route: configuration.route)
-        let now = currentTimeMilliseconds()
+        let now = now()
         let session = Session(
             state: Session.State(
                 id: id, creationTime: now, lastAccessedTime: now, maxInactiveInterval: configuration.maxInactiveInterval,

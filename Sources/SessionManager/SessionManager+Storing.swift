@@ -16,7 +16,7 @@ extension SessionManager {
     }
 
     func storeHoldingGate(_ session: Session) async throws(SessionError) -> StoreOutcome {
-        let now = currentTimeMilliseconds()
+        let now = now()
         let refreshInterval = refreshIntervalMilliseconds
         let untouched = session.withState { state in
             state.isValid && !state.mustStore && state.changeCount == state.storedChangeCount

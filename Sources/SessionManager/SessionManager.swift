@@ -1,14 +1,6 @@
 import Logging
 import ServiceLifecycle
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// msm's session manager, free of any web framework: where sessions live, when they are loaded
 /// and stored, how they survive a dead store node or app server.
 ///
@@ -124,14 +116,10 @@ public final class SessionManager: Service, Sendable {
         }
     }
 
+    /// Wall-clock milliseconds from the configured clock.
+    func now() -> Int64 { configuration.clock.nowMilliseconds() }
+
     func storageKey(_ random: String) -> String { configuration.storageKeyPrefix + random }
     func lockKey(_ random: String) -> String { configuration.storageKeyPrefix + "lock:" + random }
     func emit(_ event: SessionEvent) { onEvent?(event) }
-}
-
-/// Wall-clock milliseconds since the Unix epoch: session timestamps travel between servers.
-func currentTimeMilliseconds() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
 }

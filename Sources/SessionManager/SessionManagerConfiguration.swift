@@ -63,6 +63,10 @@ public struct SessionManagerConfiguration: Sendable {
     /// Encodes typed attribute values. Default JSON.
     public var attributeCoder: any SessionAttributeCoder = JSONSessionAttributeCoder()
 
+    /// Where expiry reads the time. Default the system's wall clock; tests may pass one they
+    /// advance (with a `MemorySessionStore` on the same clock).
+    public var clock: any SessionClock = SystemSessionClock()
+
     /// The defaults above.
     public init() {}
 }

@@ -233,7 +233,7 @@ public actor SessionRequest {
     /// The local copy when it is current, else the store's. A cookie carrying another server's
     /// route means that server served the session last, so the local copy may be stale.
     private func openSticky(_ id: SessionID) async throws(SessionError) -> Session? {
-        let now = currentTimeMilliseconds()
+        let now = manager.now()
         let localCopy = manager.local.session(id.random, retain: false)
         if let localCopy, localCopy.isValid, manager.configuration.route == nil || id.route == manager.configuration.route {
             if manager.isExpiredLocally(localCopy, now: now) {
@@ -276,7 +276,8 @@ public actor SessionRequest {
         }
         if let shared = manager.local.session(id.random, retain: true) {
             retained = true
-            shared.withState { $0.lastAccessedTime = currentTimeMilliseconds() }
+            let now = manager.now()
+            shared.withState { $0.lastAccessedTime = now }
             return shared
         }
         let manager = self.manager
@@ -313,7 +314,8 @@ public actor SessionRequest {
             return .proceedUnlocked
         case .granted(let handoff?):
             turn = HeldTurn(random: id.random, lock: handoff.lock, lockedAt: handoff.lockedAt, holders: handoff.holders)
-            handoff.session.withState { $0.lastAccessedTime = currentTimeMilliseconds() }
+            let now = manager.now()
+            handoff.session.withState { $0.lastAccessedTime = now }
             manager.takeOver(handoff.session)
             return .opened(handoff.session)
         case .granted(nil):

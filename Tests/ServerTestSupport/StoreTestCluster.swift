@@ -59,8 +59,8 @@ public final class MemoryStoreNode: StoreServerProcess {
     public let store: FaultInjectingSessionStore
     public let endpoint: String
 
-    init(id: String, maximumValueSize: Int) {
-        memory = MemorySessionStore(maximumValueSize: maximumValueSize)
+    init(id: String, maximumValueSize: Int, clock: ManualSessionClock) {
+        memory = MemorySessionStore(maximumValueSize: maximumValueSize, clock: clock)
         store = FaultInjectingSessionStore(memory, timeout: .milliseconds(500))
         endpoint = "memory:\(id)"
     }
@@ -90,6 +90,9 @@ public final class StoreTestCluster: Sendable {
     /// msm's `failoverNodes` for ``nodeList``.
     public let failoverNodes: String
     private let servers: [String: Server]
+    /// The wall clock of a ``StoreBackend/memory`` cluster (and of its app servers): it moves
+    /// only in ``elapse(_:)``.
+    public let memoryClock: ManualSessionClock
     private let tearDowns = Mutex<[@Sendable () async -> Void]>([])
 
     /// One node's process, typed so each backend's own counters stay reachable.
@@ -107,7 +110,8 @@ public final class StoreTestCluster: Sendable {
         }
     }
 
-    private init(backend: StoreBackend, ids: [String], servers: [String: Server], failoverNodes: String) {
+    private init(backend: StoreBackend, ids: [String], servers: [String: Server], failoverNodes: String, memoryClock: ManualSessionClock) {
+        self.memoryClock = memoryClock
         self.backend = backend
         self.ids = ids
         self.servers = servers
@@ -128,11 +132,12 @@ public final class StoreTestCluster: Sendable {
         _ body: (StoreTestCluster) async throws -> T
     ) async throws -> T {
         var servers: [String: Server] = [:]
+        let memoryClock = ManualSessionClock()
         do {
             for id in ids {
                 switch backend {
                 case .memory:
-                    servers[id] = .memory(MemoryStoreNode(id: id, maximumValueSize: maxItemSize.map(byteCount) ?? 1 << 20))
+                    servers[id] = .memory(MemoryStoreNode(id: id, maximumValueSize: maxItemSize.map(byteCount) ?? 1 << 20, clock: memoryClock))
                 case .memcached:
                     servers[id] = .memcached(try await MemcachedServerProcess.start(maxItemSize: maxItemSize))
                 case .redis:
@@ -144,7 +149,7 @@ public final class StoreTestCluster: Sendable {
             for server in servers.values { await server.process.kill() }
             throw error
         }
-        let cluster = StoreTestCluster(backend: backend, ids: ids, servers: servers, failoverNodes: failoverNodes)
+        let cluster = StoreTestCluster(backend: backend, ids: ids, servers: servers, failoverNodes: failoverNodes, memoryClock: memoryClock)
         do {
             let result = try await body(cluster)
             await cluster.tearDown()
@@ -206,6 +211,16 @@ public final class StoreTestCluster: Sendable {
             })
     }
 
+    /// Lets `duration` of wall-clock time pass for sessions and store copies: the memory
+    /// cluster's clock jumps at once, real servers are waited for.
+    public func elapse(_ duration: Duration) async throws {
+        if backend == .memory {
+            memoryClock.advance(by: duration)
+        } else {
+            try await Task.sleep(for: duration)
+        }
+    }
+
     /// Kills every node (a test of "all nodes down").
     public func killAll() async {
         for server in servers.values { await server.process.kill() }
@@ -213,11 +228,13 @@ public final class StoreTestCluster: Sendable {
 
     // MARK: Clients
 
-    /// Client settings for fault tests: short timeouts, quick reconnects, one connection.
+    /// Client settings for fault tests: timeouts short enough for tests of hung nodes, long
+    /// enough that a loaded 2-core machine running the whole suite does not time out a healthy
+    /// node; quick reconnects; one connection.
     public var memcachedClientConfiguration: MemcachedClientConfiguration {
         var configuration = MemcachedClientConfiguration()
-        configuration.operationTimeout = .milliseconds(500)
-        configuration.connectTimeout = .milliseconds(500)
+        configuration.operationTimeout = .seconds(1)
+        configuration.connectTimeout = .seconds(1)
         configuration.maximumReconnectDelay = .milliseconds(100)
         configuration.connectionsPerNode = 1
         return configuration
@@ -226,8 +243,8 @@ public final class StoreTestCluster: Sendable {
     /// The same settings for Redis clients.
     public var redisClientConfiguration: RedisClientConfiguration {
         var configuration = RedisClientConfiguration()
-        configuration.operationTimeout = .milliseconds(500)
-        configuration.connectTimeout = .milliseconds(500)
+        configuration.operationTimeout = .seconds(1)
+        configuration.connectTimeout = .seconds(1)
         configuration.maximumReconnectDelay = .milliseconds(100)
         configuration.connectionsPerNode = 1
         return configuration

@@ -36,6 +36,7 @@ extension StoreTestCluster {
         configuration.sticky = sticky
         configuration.route = route
         configuration.nodeAvailabilityTTL = .milliseconds(200)
+        if backend == .memory { configuration.clock = memoryClock }
         configure(&configuration)
         var onEvent: (@Sendable (SessionEvent) -> Void)?
         if let events { onEvent = { events.append($0) } }

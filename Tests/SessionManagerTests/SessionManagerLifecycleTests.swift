@@ -5,8 +5,9 @@ import Testing
 
 @testable import SessionManager
 
-/// Expiry and keep-alive, in both modes, against real memcached and Redis nodes. They wait on the
-/// wall clock, not the CPU, so their cases run in parallel: both backends cost one wait.
+/// Expiry and keep-alive, in both modes, on every backend: real memcached and Redis nodes are
+/// waited for (on the wall clock, not the CPU, so their cases run in parallel); the memory
+/// backend's clock jumps instead.
 @Suite struct SessionExpiryTests {
     @Test(arguments: StoreBackend.underTest, [true, false])
     func expiredSessionsAreGoneAndFireAnEvent(backend: StoreBackend, sticky: Bool) async throws {
@@ -16,7 +17,7 @@ import Testing
             var browser = Browser()
             let first = try await browser.visit(a)
             #expect(events.all == [.created(first.id)])
-            try await Task.sleep(for: .milliseconds(3500))
+            try await cluster.elapse(.milliseconds(3500))
             let after = try await browser.visit(a)
             #expect(after.visits == 1)
             #expect(after.id.random != first.id.random)
@@ -32,7 +33,7 @@ import Testing
             var browser = Browser()
             let first = try await browser.visit(a)
             for round in 0..<6 {
-                try await Task.sleep(for: .milliseconds(900))
+                try await cluster.elapse(.milliseconds(900))
                 let (session, _) = try await browser.request(round.isMultiple(of: 2) ? b : a) { session in
                     _ = try session.attribute("visits", as: Int.self)
                 }
