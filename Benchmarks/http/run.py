@@ -90,10 +90,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+# The parts, one concern each; their names are this module's too (test_run.py uses run.X).
+from bench_common import *  # noqa: F401,F403
+from bench_http import *  # noqa: F401,F403
+from bench_processes import *  # noqa: F401,F403
+from bench_stores import *  # noqa: F401,F403
+from bench_wrk import *  # noqa: F401,F403
+
 SCRIPT_PATH = Path(__file__).resolve()
 REPO_ROOT = SCRIPT_PATH.parents[2]
 DEFAULT_MSM = Path(".build/release/msm")
-LOOPBACK = "127.0.0.1"
 SERVER_CPU = 0
 WRK_CPU = 1
 # The ratio goals of issue 4 (item 5): scenario -> minimum req/s relative to the baseline.
@@ -103,27 +109,8 @@ GOALS: dict[str, float] = {
     "nonsticky-write": 0.5,
     "nonsticky-locking-all": 0.4,
 }
-# memcached `stats` counters that count the store commands msm sends (meta commands included).
-STORE_COUNTERS = ("cmd_get", "cmd_set", "cmd_touch", "delete_hits", "delete_misses")
 # The session stores `msm serve` runs on, in the order they are benchmarked.
 STORES = ("memcached", "redis")
-# Node ids per store, failover node first (as `msm demo` names them).
-NODE_IDS = {"memcached": ("m1", "m2"), "redis": ("r1", "r2")}
-# Redis commands the benchmark itself (or a connection handshake) sends: not session traffic.
-REDIS_OWN_COMMANDS = frozenset({"info", "flushall", "flushdb", "ping", "quit", "hello", "auth", "select",
-                                "client", "command", "config"})
-
-
-class SetupError(Exception):
-    """Something the benchmark needs is missing or unusable; stops the whole run (exit 2)."""
-
-
-class ScenarioError(Exception):
-    """One scenario could not run; the others still do (exit 1)."""
-
-
-class Interrupted(Exception):
-    """SIGTERM or SIGHUP arrived; unwinds like Ctrl-C so everything gets cleaned up."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,25 +143,6 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("nginx-2-servers", "nginx round robin, 2 sticky servers", "/myapp/", STICKY, routes=("A", "B")),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
-
-
-@dataclass
-class WrkResult:
-    requests_per_sec: float
-    requests: int
-    p50_ms: float | None
-    p99_ms: float | None
-    non_2xx_3xx: int = 0
-    socket_errors: dict[str, int] = field(default_factory=lambda: {"connect": 0, "read": 0, "write": 0, "timeout": 0})
-
-    @property
-    def error_count(self) -> int:
-        return self.non_2xx_3xx + sum(self.socket_errors.values())
-
-    def error_summary(self) -> str:
-        parts = [f"non-2xx {self.non_2xx_3xx}"] if self.non_2xx_3xx else []
-        parts += [f"{kind} {count}" for kind, count in self.socket_errors.items() if count]
-        return ", ".join(parts) if parts else "0"
 
 
 @dataclass
@@ -295,21 +263,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def find_tool(name: str, package: str) -> str:
-    """An executable on PATH or in /usr/sbin, /usr/bin (nginx lives in /usr/sbin on Debian)."""
-    found = shutil.which(name)
-    if found:
-        return found
-    for directory in ("/usr/sbin", "/usr/bin", "/sbin"):
-        candidate = Path(directory) / name
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    raise SetupError(
-        f"`{name}` not found on PATH, /usr/sbin or /usr/bin: install the Debian package `{package}` "
-        f"(apt-get install {package}, or scripts/install-deps.sh bench)"
-    )
-
-
 def find_msm(explicit: Path | None) -> Path:
     path = explicit.absolute() if explicit is not None else REPO_ROOT / DEFAULT_MSM
     if path.is_file() and os.access(path, os.X_OK):
@@ -365,313 +318,13 @@ def make_config(argv: Sequence[str] | None = None) -> Config:
 # Progress and processes
 # --------------------------------------------------------------------------------------------
 
-_START = time.monotonic()
-
-
-def progress(message: str) -> None:
-    print(f"[bench {time.monotonic() - _START:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports (all bound at once, so they differ; released before use)."""
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((LOOPBACK, 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: the child gets SIGTERM if this script dies without cleaning up (Linux), and
-    none of the signals blocked by Processes.start stays blocked in it."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def pinned(argv: list[str], cpu: int | None) -> list[str]:
-    return ["taskset", "-c", str(cpu), *argv] if cpu is not None else argv
-
-
-class Processes:
-    """Every long-running process this script started; stops them by PID, never by name."""
-
-    def __init__(self, log_dir: Path, verbose: bool) -> None:
-        self.log_dir = log_dir
-        self.verbose = verbose
-        self.running: dict[int, tuple[str, subprocess.Popen[bytes], Path]] = {}
-
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log_path = self.log_dir / f"{name}.log"
-        if self.verbose:
-            progress(f"  $ {' '.join(argv)}")
-        # Signals wait until the process is registered, so an interrupt cannot orphan it.
-        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
-        try:
-            with open(log_path, "ab") as log:
-                process = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                    start_new_session=True,  # Ctrl-C reaches only this script, which stops them in order
-                    preexec_fn=_die_with_parent,
-                )
-            self.running[process.pid] = (name, process, log_path)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
-        return process
-
-    def log_tail(self, process: subprocess.Popen[bytes], lines: int = 15) -> str:
-        entry = self.running.get(process.pid)
-        if entry is None:
-            return ""
-        try:
-            text = entry[2].read_text(errors="replace").rstrip()
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-        """SIGTERM, wait up to `grace` seconds, then SIGKILL."""
-        if process.poll() is None:
-            try:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                name = self.running.get(process.pid, ("?",))[0]
-                progress(f"  {name} (pid {process.pid}) ignored SIGTERM for {grace:.0f} s: SIGKILL")
-                process.kill()
-                process.wait(timeout=grace)
-            except ProcessLookupError:
-                pass
-        self.running.pop(process.pid, None)
-
-    def stop_all(self) -> None:
-        for _, process, _ in reversed(list(self.running.values())):
-            self.stop(process)
-
 
 # --------------------------------------------------------------------------------------------
 # Store nodes: memcached and Redis
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class StoreNode:
-    node_id: str
-    port: int
-    process: subprocess.Popen[bytes] | None
-    store: str = "memcached"
-
-    @property
-    def list_entry(self) -> str:
-        """This node in `--memcached-nodes` syntax: `m1:127.0.0.1:P` or `r1:redis://127.0.0.1:P`."""
-        if self.store == "redis":
-            return f"{self.node_id}:redis://{LOOPBACK}:{self.port}"
-        return f"{self.node_id}:{LOOPBACK}:{self.port}"
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise ScenarioError(f"{what} exited with status {process.returncode} before accepting on port {port}")
-        try:
-            with socket.create_connection((LOOPBACK, port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise ScenarioError(f"{what} did not accept connections on port {port} within {timeout:.0f} s") from None
-            time.sleep(0.05)
-
-
-def memcached_command(port: int, command: str, terminator: bytes, timeout: float = 5.0) -> str:
-    """Sends one text-protocol command and reads up to (and including) `terminator`."""
-    with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
-        s.sendall(command.encode() + b"\r\n")
-        data = b""
-        while not data.endswith(terminator):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return data.decode(errors="replace")
-
-
-def flush_memcached(port: int) -> None:
-    reply = memcached_command(port, "flush_all", b"\r\n")
-    if reply.strip() != "OK":
-        raise ScenarioError(f"memcached on port {port} answered {reply.strip()!r} to flush_all")
-
-
-def memcached_stats(port: int) -> dict[str, int]:
-    stats: dict[str, int] = {}
-    for line in memcached_command(port, "stats", b"END\r\n").splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == "STAT" and parts[2].isdigit():
-            stats[parts[1]] = int(parts[2])
-    return stats
-
-
-def store_counters(nodes: Sequence[StoreNode]) -> dict[str, int]:
-    """Session commands so far, summed over `nodes`: memcached's STORE_COUNTERS, or Redis's
-    calls per command (without REDIS_OWN_COMMANDS)."""
-    totals: dict[str, int] = {}
-    for node in nodes:
-        if node.store == "redis":
-            counts = {name: calls for name, calls in redis_command_calls(node.port).items() if name not in REDIS_OWN_COMMANDS}
-        else:
-            stats = memcached_stats(node.port)
-            counts = {name: stats.get(name, 0) for name in STORE_COUNTERS}
-        for name, value in counts.items():
-            totals[name] = totals.get(name, 0) + value
-    return totals
-
-
-def counter_deltas(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    """`after - before` per counter; a Redis command first used in between counts from 0."""
-    return {name: after.get(name, 0) - before.get(name, 0) for name in sorted(set(before) | set(after))}
-
-
-def flush_store(node: StoreNode) -> None:
-    if node.store == "redis":
-        flush_redis(node.port)
-    else:
-        flush_memcached(node.port)
-
-
-def memcached_argv(binary: str, port: int) -> list[str]:
-    argv = [binary, "-l", LOOPBACK, "-p", str(port), "-U", "0", "-m", "256", "-t", "1"]
-    if os.geteuid() == 0:
-        argv += ["-u", "root"]  # memcached refuses to run as root without it
-    return argv
-
-
-def start_memcached(processes: Processes, binary: str, cpu: int | None, timeout: float) -> list[StoreNode]:
-    nodes = []
-    for node_id, port in zip(NODE_IDS["memcached"], free_ports(2)):
-        process = processes.start(f"memcached-{node_id}", pinned(memcached_argv(binary, port), cpu))
-        wait_for_port(port, process, timeout, f"memcached {node_id}")
-        nodes.append(StoreNode(node_id, port, process))
-        progress(f"memcached {node_id} on {LOOPBACK}:{port} (pid {process.pid})")
-    return nodes
-
-
 # Redis: RESP2 spoken directly (standard library only), just enough for PING, FLUSHALL and INFO.
-
-
-class RespError(Exception):
-    """A Redis error reply (`-ERR ...`)."""
-
-
-def resp_encode(*arguments: str) -> bytes:
-    """One command as a RESP array of bulk strings."""
-    parts = [f"*{len(arguments)}\r\n".encode()]
-    for argument in arguments:
-        data = argument.encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
-
-
-def resp_read(stream: Any) -> Any:
-    """Reads one reply from a binary file-like `stream`: str for simple strings, int, bytes or
-    None for bulk strings, list for arrays; an error reply raises RespError."""
-    line = stream.readline()
-    if not line.endswith(b"\r\n"):
-        raise ConnectionError(f"Redis closed the connection mid-reply ({line!r})")
-    kind, payload = line[:1], line[1:-2]
-    if kind == b"+":
-        return payload.decode()
-    if kind == b"-":
-        raise RespError(payload.decode(errors="replace"))
-    if kind == b":":
-        return int(payload)
-    if kind == b"$":
-        length = int(payload)
-        if length < 0:
-            return None
-        data = stream.read(length + 2)
-        if len(data) != length + 2:
-            raise ConnectionError("Redis closed the connection mid-reply")
-        return data[:-2]
-    if kind == b"*":
-        count = int(payload)
-        return None if count < 0 else [resp_read(stream) for _ in range(count)]
-    raise ConnectionError(f"not a RESP reply: {line[:80]!r}")
-
-
-def redis_command(port: int, *arguments: str, timeout: float = 5.0) -> Any:
-    """Sends one command to the Redis on `port` and returns its reply (see resp_read)."""
-    with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
-        s.sendall(resp_encode(*arguments))
-        with s.makefile("rb") as stream:
-            return resp_read(stream)
-
-
-def flush_redis(port: int) -> None:
-    reply = redis_command(port, "FLUSHALL")
-    if reply != "OK":
-        raise ScenarioError(f"redis-server on port {port} answered {reply!r} to FLUSHALL")
-
-
-def parse_commandstats(text: str) -> dict[str, int]:
-    """`INFO commandstats` as calls per command: `cmdstat_get:calls=3,usec=...` -> {"get": 3}."""
-    calls: dict[str, int] = {}
-    for line in text.splitlines():
-        match = re.match(r"^cmdstat_([^:]+):(?:.*,)?calls=(\d+)", line)
-        if match:
-            calls[match.group(1)] = int(match.group(2))
-    return calls
-
-
-def redis_command_calls(port: int) -> dict[str, int]:
-    reply = redis_command(port, "INFO", "commandstats")
-    return parse_commandstats(reply.decode(errors="replace") if isinstance(reply, bytes) else "")
-
-
-def redis_argv(binary: str, port: int, directory: Path) -> list[str]:
-    """Loopback only, nothing persisted, 256 MB evicting least recently used keys (memcached -m
-    256 alike); logs to stdout, i.e. the log file Processes gives it."""
-    return [binary, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
-            "--daemonize", "no", "--logfile", "", "--dir", str(directory),
-            "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru"]
-
-
-def wait_for_redis(port: int, process: subprocess.Popen[bytes], timeout: float, what: str) -> None:
-    """Until PING answers PONG (a Redis accepting connections may still be LOADING)."""
-    wait_for_port(port, process, timeout, what)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if redis_command(port, "PING") == "PONG":
-                return
-            last = "no PONG"
-        except (OSError, RespError) as error:
-            last = str(error)
-        if process.poll() is not None:
-            raise ScenarioError(f"{what} exited with status {process.returncode}")
-        if time.monotonic() > deadline:
-            raise ScenarioError(f"{what} did not answer PING within {timeout:.0f} s (last: {last})")
-        time.sleep(0.05)
-
-
-def start_redis(processes: Processes, binary: str, cpu: int | None, timeout: float, directory: Path) -> list[StoreNode]:
-    nodes = []
-    for node_id, port in zip(NODE_IDS["redis"], free_ports(2)):
-        process = processes.start(f"redis-{node_id}", pinned(redis_argv(binary, port, directory), cpu))
-        wait_for_redis(port, process, timeout, f"redis-server {node_id}")
-        nodes.append(StoreNode(node_id, port, process, store="redis"))
-        progress(f"redis-server {node_id} on {LOOPBACK}:{port} (pid {process.pid})")
-    return nodes
 
 
 def start_store(processes: Processes, config: Config, store: str, directory: Path) -> list[StoreNode]:
@@ -687,73 +340,6 @@ def start_store(processes: Processes, config: Config, store: str, directory: Pat
 # --------------------------------------------------------------------------------------------
 # HTTP client (session creation and probes)
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header_values(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key.lower() == name.lower()]
-
-
-class HttpClient:
-    """One keep-alive connection; reconnects once when the server closed it."""
-
-    def __init__(self, port: int, timeout: float = 10.0) -> None:
-        self.port = port
-        self.timeout = timeout
-        self.connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
-
-    def request(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> Reply:
-        for attempt in (1, 2):
-            try:
-                self.connection.request(method, path, body=body, headers=headers or {})
-                response = self.connection.getresponse()
-                return Reply(response.status, response.getheaders(), response.read())
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, http.client.CannotSendRequest):
-                self.connection.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        self.connection.close()
-
-
-def wait_for_health(port: int, process: subprocess.Popen[bytes], timeout: float, what: str, processes: Processes) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = processes.log_tail(process)
-            raise ScenarioError(f"{what} exited with status {process.returncode} before answering /health"
-                                + (f"\nits output ends with:\n{tail}" if tail else ""))
-        client = HttpClient(port, timeout=2)
-        try:
-            reply = client.request("GET", "/health")
-            if reply.status == 200:
-                return
-            last = f"status {reply.status}"
-        except OSError as error:
-            last = str(error)
-        finally:
-            client.close()
-        time.sleep(0.1)
-    raise ScenarioError(f"{what} did not answer GET /health with 200 within {timeout:.0f} s (last: {last})")
-
-
-def session_cookie(set_cookie_values: list[str], preferred_name: str = "SESSIONID") -> str | None:
-    """`name=value` of the session cookie among Set-Cookie headers: the one named
-    `preferred_name`, else the only one; None when no cookie was set."""
-    pairs = [value.split(";", 1)[0].strip() for value in set_cookie_values]
-    pairs = [pair for pair in pairs if "=" in pair and pair.split("=", 1)[1]]
-    named = [pair for pair in pairs if pair.split("=", 1)[0] == preferred_name]
-    if named:
-        return named[-1]
-    return pairs[0] if len(pairs) == 1 else None
 
 
 COOKIE_OCTETS = re.compile(r"^[!#-+\--:<-\[\]-~]+$")  # RFC 6265 cookie-octet: safe in a Lua string
@@ -840,100 +426,9 @@ def probe(port: int, path: str, cookie: str, scenario: Scenario, notes: list[str
 # --------------------------------------------------------------------------------------------
 
 
-def lua_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def wrk_script(header: str, values: Sequence[str]) -> str:
-    """A wrk script whose every request carries the next of `values` in header `header`."""
-    if not values:
-        raise ValueError("wrk_script needs at least one value")
-    table = ",\n".join(f"  {lua_string(value)}" for value in values)
-    return f"""-- generated by Benchmarks/http/run.py: request k carries value k mod {len(values)}
-local header = {lua_string(header)}
-local values = {{
-{table}
-}}
-local count = #values
-local next_index = 0
-
-wrk.headers["Accept"] = "application/json"
-
-function request()
-  next_index = next_index % count + 1
-  wrk.headers[header] = values[next_index]
-  return wrk.format(nil, nil, wrk.headers)
-end
-"""
-
-
-def shuffled(values: Sequence[str], seed: int = 4) -> list[str]:
-    """`values` in a random but reproducible order."""
-    result = list(values)
-    random.Random(seed).shuffle(result)
-    return result
-
-
-def baseline_values(count: int, like: str = "SESSIONID=" + "0" * 32 + "-m2.A") -> list[str]:
-    """Dummy header values as long as real session cookies: the baseline's wrk does the same work."""
-    return [f"{like[:-6]}{index:06d}" for index in range(count)]
-
-
-TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
-
-
-def time_to_ms(text: str) -> float:
-    """wrk's time format (`812.00us`, `1.23ms`, `2.00s`, `1.50m`) in milliseconds."""
-    match = re.fullmatch(r"\s*([0-9.]+)\s*(us|ms|s|m|h)\s*", text)
-    if not match:
-        raise ValueError(f"not a wrk time: {text!r}")
-    return float(match.group(1)) * TIME_UNITS_MS[match.group(2)]
-
-
-METRIC_SUFFIXES = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9}
-
-
-def parse_wrk_output(text: str) -> WrkResult:
-    """Requests/sec, request count, p50/p99 (needs --latency) and errors from wrk's report."""
-    rate = re.search(r"^Requests/sec:\s+([0-9.]+)([kMG]?)\s*$", text, re.MULTILINE)
-    total = re.search(r"^\s*(\d+) requests in ", text, re.MULTILINE)
-    if not rate or not total:
-        raise ValueError("no `Requests/sec` / `N requests in` in wrk's output:\n" + text.strip())
-    percentiles = {
-        match.group(1): time_to_ms(match.group(2))
-        for match in re.finditer(r"^\s*(50|75|90|99)%\s+([0-9.]+\s*(?:us|ms|s|m|h))\s*$", text, re.MULTILINE)
-    }
-    result = WrkResult(
-        requests_per_sec=float(rate.group(1)) * METRIC_SUFFIXES[rate.group(2)],
-        requests=int(total.group(1)),
-        p50_ms=percentiles.get("50"),
-        p99_ms=percentiles.get("99"),
-    )
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-    if non_2xx:
-        result.non_2xx_3xx = int(non_2xx.group(1))
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    if socket_errors:
-        result.socket_errors = dict(zip(("connect", "read", "write", "timeout"), map(int, socket_errors.groups())))
-    return result
-
-
 def wrk_argv(config: Config, url: str, script: Path, seconds: int) -> list[str]:
     argv = [config.wrk, "-t", "1", "-c", str(config.connections), "-d", f"{seconds}s", "--latency", "-s", str(script), url]
     return pinned(argv, WRK_CPU if config.pin else None)
-
-
-def run_wrk(argv: list[str], seconds: int, verbose: bool = False) -> str:
-    """Runs wrk to completion (bounded: killed `seconds` + 30 s after start); returns stdout."""
-    if verbose:
-        progress(f"  $ {' '.join(argv)}")
-    try:
-        completed = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise ScenarioError(f"wrk did not finish within {seconds + 30} s") from None
-    if completed.returncode != 0:
-        raise ScenarioError(f"wrk exited with status {completed.returncode}: {(completed.stderr or completed.stdout).strip()}")
-    return completed.stdout
 
 
 # --------------------------------------------------------------------------------------------
