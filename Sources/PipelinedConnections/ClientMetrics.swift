@@ -11,13 +11,17 @@ package struct ClientMetrics: Sendable {
     package let connectFailures: Counter
     private let prefix: String
     private let server: String
+    /// The client module, as log lines' source.
+    private let source: String
 
     /// - Parameters:
     ///   - prefix: the protocol: `memcached`, `redis`.
     ///   - server: `host:port`.
-    package init(prefix: String, server: String) {
+    ///   - source: the client module, for log lines (`#fileID`'s module by default).
+    package init(prefix: String, server: String, source: String = #fileID) {
         self.prefix = prefix
         self.server = server
+        self.source = String(source.prefix { $0 != "/" })
         let dimensions = [("server", server)]
         requests = Counter(label: "\(prefix)_requests_total", dimensions: dimensions)
         connects = Counter(label: "\(prefix)_connects_total", dimensions: dimensions)
@@ -39,7 +43,8 @@ extension ClientMetrics {
             connects.increment()
             if afterFailures > 0 {
                 logger.info(
-                    "\(prefix) server reachable again", metadata: ["\(prefix).server": "\(server)", "\(prefix).failed_attempts": "\(afterFailures)"])
+                    "\(prefix) server reachable again",
+                    metadata: ["\(prefix).server": "\(server)", "\(prefix).failed_attempts": "\(afterFailures)"], source: source)
             }
         case .connectFailed(let error, let retryIn):
             connectFailures.increment()
@@ -47,7 +52,7 @@ extension ClientMetrics {
                 "\(prefix) server unreachable",
                 metadata: [
                     "\(prefix).server": "\(server)", "error": "\(error.message)", "\(prefix).retry_in_ms": "\(retryIn.wholeMilliseconds)",
-                ])
+                ], source: source)
         }
     }
 }
