@@ -11,6 +11,7 @@ Every process started here is stopped here, by its pid.
 """
 
 import argparse
+import glob
 import http.client
 import os
 import shutil
@@ -44,7 +45,21 @@ def find(program):
 def build(swift, product):
     started = time.monotonic()
     log(f"building {product} (the first build compiles SwiftNIO and Hummingbird: a few minutes)")
-    subprocess.run([swift, "build", "--package-path", EXAMPLES, "--product", product], check=True)
+    command = [swift, "build", "--package-path", EXAMPLES, "--product", product]
+    attempt = subprocess.run(command, capture_output=True, text=True)
+    print(attempt.stdout[-4000:], end="", flush=True)
+    if attempt.returncode != 0 and "missing inputs" in attempt.stdout + attempt.stderr:
+        # SwiftPM keeps its build plan when a file of a path dependency (this repository) is
+        # deleted, then looks for the file; a new plan fixes it.
+        log("a source file of the package was removed since the last build: planning the build again")
+        for plan in glob.glob(os.path.join(EXAMPLES, ".build", "*.yaml")) + glob.glob(
+            os.path.join(EXAMPLES, ".build", "*", "*", "description.json")
+        ):
+            os.remove(plan)
+        attempt = subprocess.run(command)
+    if attempt.returncode != 0:
+        print(getattr(attempt, "stderr", "") or "", file=sys.stderr)
+        raise subprocess.CalledProcessError(attempt.returncode, command)
     log(f"built {product} in {time.monotonic() - started:.0f} s")
     bin_path = subprocess.run(
         [swift, "build", "--package-path", EXAMPLES, "--show-bin-path"], check=True, capture_output=True, text=True

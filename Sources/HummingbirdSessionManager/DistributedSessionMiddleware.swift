@@ -11,8 +11,8 @@ import SessionManager
 /// router.add(middleware: DistributedSessionMiddleware(manager: manager))
 /// router.get("/visits") { _, context in
 ///     let session = try await context.sessions.session()
-///     let visits = (try session?.attribute("visits", as: Int.self) ?? 0) + 1
-///     try session?.setAttribute("visits", visits)
+///     let visits = (try session.attribute("visits", as: Int.self) ?? 0) + 1
+///     try session.setAttribute("visits", visits)
 ///     return "\(visits)"
 /// }
 /// ```

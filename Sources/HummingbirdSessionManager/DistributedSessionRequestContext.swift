@@ -40,16 +40,36 @@ public struct DistributedSessionContext: Sendable {
         self.request = request
     }
 
-    /// The session; with `create` a new one when the request has none.
+    /// The request's session, created when it has none (stored and its cookie sent when the
+    /// response leaves).
     /// - Throws: ``SessionHTTPError`` (503 when the store or the session lock is unavailable),
     ///   or when ``DistributedSessionMiddleware`` is not installed for this route or the path is ignored.
-    public func session(create: Bool = true) async throws(SessionHTTPError) -> Session? {
+    public func session() async throws(SessionHTTPError) -> Session {
         let request = try installedRequest()
         do {
-            return try await request.session(create: create)
+            return try await request.session()
         } catch {
             throw SessionHTTPError(error)
         }
+    }
+
+    /// The request's session if it has one; never creates one, so a page that only reads stores
+    /// nothing and sends no cookie.
+    /// - Throws: as ``session()``.
+    public func existingSession() async throws(SessionHTTPError) -> Session? {
+        let request = try installedRequest()
+        do {
+            return try await request.existingSession()
+        } catch {
+            throw SessionHTTPError(error)
+        }
+    }
+
+    /// Ends the request's session, if it has one: every copy is removed when the request
+    /// finishes and the cookie is expired (logout).
+    /// - Throws: as ``session()``.
+    public func invalidate() async throws(SessionHTTPError) {
+        try await existingSession()?.invalidate()
     }
 
     /// Gives the session a new id, keeping its attributes, and kills the old id everywhere:

@@ -54,10 +54,25 @@ public actor SessionRequest {
     /// The id the request's cookie named, if it is one this manager could have issued.
     public nonisolated var requestedSessionID: SessionID? { requestedID }
 
-    /// The request's session: the one its cookie names if that still exists, else a new one when
-    /// `create` is true (a client-chosen id is never adopted).
+    /// The request's session: the one its cookie names if that still exists, else a new one (a
+    /// client-chosen id is never adopted). A new session is stored, and its cookie sent, when the
+    /// request finishes.
     /// - Throws: ``SessionError/Code/lockTimeout`` or ``SessionError/Code/storeUnavailable`` (non-sticky).
-    public func session(create: Bool = true) async throws(SessionError) -> Session? {
+    public func session() async throws(SessionError) -> Session {
+        guard let session = try await resolve(create: true) else {
+            throw SessionError(.storeUnavailable, "no session could be created")  // unreachable: creation returns one or throws
+        }
+        return session
+    }
+
+    /// The session the request's cookie names, if it still exists; never creates one, so a page
+    /// that only reads (an anonymous visitor's empty cart) stores nothing and sends no cookie.
+    /// - Throws: ``SessionError/Code/lockTimeout`` or ``SessionError/Code/storeUnavailable`` (non-sticky).
+    public func existingSession() async throws(SessionError) -> Session? {
+        try await resolve(create: false)
+    }
+
+    private func resolve(create: Bool) async throws(SessionError) -> Session? {
         if !resolved {
             // Single flight: concurrent callers of one request share one open (one load, one lock,
             // one user count), whatever interleaving the actor's suspension allows.
@@ -115,9 +130,7 @@ public actor SessionRequest {
     /// (session fixation protection at login). Creates the session if there is none.
     @discardableResult
     public func changeSessionID() async throws(SessionError) -> SessionID {
-        guard let session = try await session(create: true) else {
-            throw SessionError(.invalidated, "no session")
-        }
+        let session = try await session()
         let old = session.id
         let new = SessionID.generate(nodeID: old.nodeID, route: manager.configuration.route ?? old.route)
         // One step under the local sessions' lock, so concurrent requests sharing this session

@@ -23,34 +23,34 @@ func sessionRouter<Context: DistributedSessionRequestContext>(_ manager: Session
     router.add(middleware: DistributedSessionMiddleware(manager: manager))
     router.get("/plain") { _, _ in "plain" }
     router.get("/visits") { _, context -> String in
-        let session = try #require(try await context.sessions.session())
+        let session = try await context.sessions.session()
         let visits = (try session.attribute("visits", as: Int.self) ?? 0) + 1
         try session.setAttribute("visits", visits)
         return "\(visits)"
     }
     router.get("/id") { _, context -> String in
-        try await context.sessions.session(create: false)?.id.description ?? "-"
+        try await context.sessions.existingSession()?.id.description ?? "-"
     }
     router.post("/logout") { _, context -> String in
-        try await context.sessions.session(create: false)?.invalidate()
+        try await context.sessions.invalidate()
         return "bye"
     }
     router.post("/login") { request, context -> String in
         let newID = try await context.sessions.changeSessionID()
-        let session = try #require(try await context.sessions.session())
+        let session = try await context.sessions.session()
         try session.setAttribute("user", request.uri.queryParameters.get("user") ?? "")
         return newID.description
     }
     router.get("/user") { _, context -> String in
-        try await context.sessions.session(create: false)?.attribute("user", as: String.self) ?? "-"
+        try await context.sessions.existingSession()?.attribute("user", as: String.self) ?? "-"
     }
     router.post("/fail") { request, context -> String in
-        let session = try #require(try await context.sessions.session())
+        let session = try await context.sessions.session()
         try session.setAttribute("note", request.uri.queryParameters.get("note") ?? "")
         throw HTTPError(.notFound)
     }
     router.get("/note") { _, context -> String in
-        try await context.sessions.session(create: false)?.attribute("note", as: String.self) ?? "-"
+        try await context.sessions.existingSession()?.attribute("note", as: String.self) ?? "-"
     }
     // Ignored by the pattern the tests configure: one touches its session, one does not.
     router.get("/static/{file}") { _, context -> String in
@@ -258,7 +258,7 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
                 let setCookie = try #require(created.setCookies.first)
 
                 let holder = try #require(otherServer.beginRequest(cookie: cookieValue(setCookie), method: "GET", path: "/visits"))
-                #expect(try await holder.session(create: false) != nil)  // holds the lock
+                #expect(try await holder.existingSession() != nil)  // holds the lock
 
                 let blocked = try await client.execute(uri: "/visits", method: .get, headers: [.cookie: cookiePair(setCookie)])
                 #expect(blocked.status == .serviceUnavailable)

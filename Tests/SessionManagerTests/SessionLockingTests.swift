@@ -45,7 +45,7 @@ import Testing
 
             _ = try await holder.finish()  // releases
             let after = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
-            #expect(try await after.session() != nil)
+            #expect(try await after.existingSession() != nil)
             _ = try await after.finish()
         }
     }
@@ -72,7 +72,7 @@ import Testing
                         group.addTask {
                             for _ in 0..<incrementsPerWriter {
                                 let request = try #require(server.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
-                                let session = try #require(try await request.session(create: false))
+                                let session = try #require(try await request.existingSession())
                                 let visits = try session.attribute("visits", as: Int.self) ?? 0
                                 await Task.yield()
                                 try session.setAttribute("visits", visits + 1)
@@ -85,7 +85,7 @@ import Testing
                 }
                 expected += increments
                 let check = try #require(servers[round % 2].beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
-                let visits = try #require(try await check.session(create: false)).attribute("visits", as: Int.self)
+                let visits = try #require(try await check.existingSession()).attribute("visits", as: Int.self)
                 _ = try await check.finish()
                 #expect(visits == expected, "round \(round): \(expected - (visits ?? 0)) of \(increments) increments lost")
             }
@@ -104,7 +104,7 @@ import Testing
             let holder = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
             _ = try await holder.session()
             let waiter = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
-            #expect(try await waiter.session() != nil)
+            #expect(try await waiter.existingSession() != nil)
             _ = try await waiter.finish()
             _ = try await holder.finish()
         }
@@ -126,7 +126,7 @@ import Testing
             _ = try await stale.session()  // then "dies" holding the lock
             try await cluster.elapse(.seconds(2))  // past its expiry
             let next = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
-            #expect(try await next.session() != nil, "the expired lock was taken over")
+            #expect(try await next.existingSession() != nil, "the expired lock was taken over")
 
             // The stale owner finishing must not release the lock that B now holds.
             _ = try await stale.finish()
@@ -155,7 +155,7 @@ import Testing
             _ = try await holder.session()
 
             let reader = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/read"))
-            #expect(try await reader.session() != nil, "a learned read-only request must not wait for the lock")
+            #expect(try await reader.existingSession() != nil, "a learned read-only request must not wait for the lock")
             _ = try await reader.finish()
 
             let writer = try #require(b.beginRequest(cookie: cookie, method: "PUT", path: "/myapp/write"))
@@ -176,7 +176,7 @@ import Testing
             let holder = try #require(a.beginRequest(cookie: cookie, method: "POST", path: "/myapp/login"))
             _ = try await holder.session()
             let reader = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
-            #expect(try await reader.session() != nil)
+            #expect(try await reader.existingSession() != nil)
             _ = try await reader.finish()
             let poster = try #require(b.beginRequest(cookie: cookie, method: "POST", path: "/myapp/logout"))
             let error = await #expect(throws: SessionError.self) { try await poster.session() }

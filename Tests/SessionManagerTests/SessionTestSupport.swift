@@ -27,8 +27,9 @@ struct Browser {
         guard let request = server.beginRequest(cookie: cookie, method: method, path: path) else { return (nil, .none) }
         var session: Session?
         if touchSession {
-            session = try await request.session()
-            if let session { try body(session) }
+            let opened = try await request.session()
+            try body(opened)
+            session = opened
         }
         let action = try await request.finish()
         switch action {

@@ -27,8 +27,8 @@ struct HummingbirdMemcachedExample {
         router.add(middleware: DistributedSessionMiddleware(manager: manager))
         router.get("/visits") { _, context -> String in
             let session = try await context.sessions.session()
-            let visits = (try session?.attribute("visits", as: Int.self) ?? 0) + 1
-            try session?.setAttribute("visits", visits)
+            let visits = (try session.attribute("visits", as: Int.self) ?? 0) + 1
+            try session.setAttribute("visits", visits)
             return "\(visits)\n"
         }
 

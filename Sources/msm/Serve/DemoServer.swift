@@ -110,7 +110,7 @@ struct DemoRoutes: Sendable {
 
     func register(on group: RouterGroup<BasicDistributedSessionRequestContext>) {
         group.get("/") { request, context in
-            let session = try await requireSession(context)
+            let session = try await context.sessions.session()
             let visits = (try session.attribute("visits", as: Int.self) ?? 0) + 1
             try session.setAttribute("visits", visits)
             try await context.sessions.persist()  // the page shows the node the session is stored on
@@ -119,12 +119,12 @@ struct DemoRoutes: Sendable {
         group.put("/attributes/:name") { request, context -> HTTPResponse.Status in
             let name = try context.parameters.require("name")
             let body = try await request.body.collect(upTo: 64 * 1024)
-            try await requireSession(context).setAttribute(name, String(buffer: body))
+            try await context.sessions.session().setAttribute(name, String(buffer: body))
             return .noContent
         }
         group.get("/attributes/:name") { _, context -> Response in
             let name = try context.parameters.require("name")
-            guard let session = try await context.sessions.session(create: false), let raw = session.rawAttribute(name) else {
+            guard let session = try await context.sessions.existingSession(), let raw = session.rawAttribute(name) else {
                 throw HTTPError(.notFound, message: "no attribute \(name)")
             }
             // Attributes set here are JSON strings; others (visits) are shown as their JSON text.
@@ -134,21 +134,21 @@ struct DemoRoutes: Sendable {
         }
         group.delete("/attributes/:name") { _, context -> HTTPResponse.Status in
             let name = try context.parameters.require("name")
-            try await context.sessions.session(create: false)?.removeAttribute(name)
+            try await context.sessions.existingSession()?.removeAttribute(name)
             return .noContent
         }
         group.post("/login") { request, context in
             guard let user = request.uri.queryParameters.get("user"), !user.isEmpty else {
                 throw HTTPError(.badRequest, message: "login needs ?user=NAME")
             }
-            let session = try await requireSession(context)
+            let session = try await context.sessions.session()
             try await context.sessions.changeSessionID()  // session fixation protection
             try session.setAttribute("user", user)
             try await context.sessions.persist()
             return try page(for: session, visits: try session.attribute("visits", as: Int.self) ?? 0, request: request, context: context)
         }
         group.post("/logout") { _, context -> Response in
-            try await context.sessions.session(create: false)?.invalidate()
+            try await context.sessions.invalidate()
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "logged out\n")))
         }
@@ -157,13 +157,6 @@ struct DemoRoutes: Sendable {
             return Response(
                 status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(string: "static \(file)\n")))
         }
-    }
-
-    private func requireSession(_ context: BasicDistributedSessionRequestContext) async throws -> Session {
-        guard let session = try await context.sessions.session() else {
-            throw HTTPError(.internalServerError, message: "no session")
-        }
-        return session
     }
 
     private func page(for session: Session, visits: Int, request: Request, context: BasicDistributedSessionRequestContext) throws -> Response {
