@@ -45,24 +45,14 @@ public struct DistributedSessionContext: Sendable {
     /// - Throws: ``SessionHTTPError`` (503 when the store or the session lock is unavailable),
     ///   or when ``DistributedSessionMiddleware`` is not installed for this route or the path is ignored.
     public func session() async throws(SessionHTTPError) -> Session {
-        let request = try installedRequest()
-        do {
-            return try await request.session()
-        } catch {
-            throw SessionHTTPError(error)
-        }
+        try await onRequest { request throws(SessionError) in try await request.session() }
     }
 
     /// The request's session if it has one; never creates one, so a page that only reads stores
     /// nothing and sends no cookie.
     /// - Throws: as ``session()``.
     public func existingSession() async throws(SessionHTTPError) -> Session? {
-        let request = try installedRequest()
-        do {
-            return try await request.existingSession()
-        } catch {
-            throw SessionHTTPError(error)
-        }
+        try await onRequest { request throws(SessionError) in try await request.existingSession() }
     }
 
     /// Ends the request's session, if it has one: every copy is removed when the request
@@ -76,30 +66,25 @@ public struct DistributedSessionContext: Sendable {
     /// call it at login against session fixation. The new cookie is sent with the response.
     @discardableResult
     public func changeSessionID() async throws(SessionHTTPError) -> SessionID {
-        let request = try installedRequest()
-        do {
-            return try await request.changeSessionID()
-        } catch {
-            throw SessionHTTPError(error)
-        }
+        try await onRequest { request throws(SessionError) in try await request.changeSessionID() }
     }
 
     /// Stores the session now instead of when the response is about to leave; see
     /// ``SessionRequest/persist()``. Afterwards ``Session/id`` is final for this request.
     public func persist() async throws(SessionHTTPError) {
-        let request = try installedRequest()
-        do {
-            try await request.persist()
-        } catch {
-            throw SessionHTTPError(error)
-        }
+        try await onRequest { request throws(SessionError) in try await request.persist() }
     }
 
     /// The id the request's cookie named, when it is one this server could have issued.
     public var requestedSessionID: SessionID? { request?.requestedSessionID }
 
-    private func installedRequest() throws(SessionHTTPError) -> SessionRequest {
+    /// Runs `body` on the middleware's request, its failures as HTTP errors.
+    private func onRequest<Result>(_ body: (SessionRequest) async throws(SessionError) -> Result) async throws(SessionHTTPError) -> Result {
         guard let request else { throw SessionHTTPError.notInstalled }
-        return request
+        do {
+            return try await body(request)
+        } catch {
+            throw SessionHTTPError(error)
+        }
     }
 }
