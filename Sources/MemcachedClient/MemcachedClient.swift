@@ -21,6 +21,8 @@ import ServiceLifecycle
 public final class MemcachedClient: Service, Sendable {
     /// The server this client talks to.
     public let server: MemcachedServer
+    /// How errors and logs name the server, made once.
+    private let serverDescription: String
     private let connections: ConnectionSlots<MemcachedConnection, MemcachedError>
     private let maximumValueLength: Int
     private let metrics: ClientMetrics
@@ -38,13 +40,14 @@ public final class MemcachedClient: Service, Sendable {
         let configuration = try configuration.validated()
         try server.validate()
         self.server = server
+        self.serverDescription = server.description
         self.logger = logger
         self.maximumValueLength = configuration.maximumValueLength
-        let metrics = ClientMetrics(prefix: "memcached", server: server.description)
+        let metrics = ClientMetrics(prefix: "memcached", server: serverDescription)
         self.metrics = metrics
         let backoff = ReconnectBackoff(initial: configuration.initialReconnectDelay, maximum: configuration.maximumReconnectDelay)
         self.connections = ConnectionSlots(
-            count: configuration.connectionsPerNode, server: server.description, eventLoopGroup: eventLoopGroup, backoff: backoff,
+            count: configuration.connectionsPerNode, server: serverDescription, eventLoopGroup: eventLoopGroup, backoff: backoff,
             metrics: metrics, logger: logger,
             connect: { eventLoop throws(MemcachedError) in
                 try await MemcachedConnection.connect(to: server, configuration: configuration, eventLoop: eventLoop)
@@ -97,7 +100,7 @@ public final class MemcachedClient: Service, Sendable {
             throw MemcachedError(
                 .invalidValue,
                 "the value is \(value.readableBytes) bytes, over the configured maximumValueLength of \(maximumValueLength)",
-                node: server.description
+                node: serverDescription
             )
         }
         let response = try await execute(.store(key, value: value, mode: mode, expiration: expiration, flags: flags, cas: cas))
@@ -159,7 +162,7 @@ public final class MemcachedClient: Service, Sendable {
         case .value:
             let text = response.value.map { String(buffer: $0) } ?? ""
             guard let number = UInt64(text) else {
-                throw MemcachedError(.protocolError, "ma answered a non-numeric value \"\(text.prefix(32))\"", node: server.description)
+                throw MemcachedError(.protocolError, "ma answered a non-numeric value \"\(text.prefix(32))\"", node: serverDescription)
             }
             return number
         case .notFound, .miss:
@@ -197,7 +200,7 @@ public final class MemcachedClient: Service, Sendable {
     }
 
     private func unexpected(_ response: MemcachedResponse, to command: String) -> MemcachedError {
-        MemcachedError(.protocolError, "unexpected reply \(response.status) to \(command)", node: server.description)
+        MemcachedError(.protocolError, "unexpected reply \(response.status) to \(command)", node: serverDescription)
     }
 
     // MARK: Lifecycle

@@ -23,6 +23,8 @@ import ServiceLifecycle
 public final class RedisClient: Service, Sendable {
     /// The server this client talks to.
     public let server: RedisServer
+    /// How errors and logs name the server (password as `***`), made once.
+    private let serverDescription: String
     private let connections: ConnectionSlots<RedisConnection, RedisError>
     private let maximumValueLength: Int
     private let metrics: ClientMetrics
@@ -40,24 +42,25 @@ public final class RedisClient: Service, Sendable {
     ) throws(RedisError) {
         let configuration = try configuration.validated()
         try server.validate()
-        let node = server
         self.server = server
+        self.serverDescription = server.description
         self.logger = logger
         let tls: NIOSSLContext?
         do {
-            tls = node.usesTLS ? try NIOSSLContext(configuration: configuration.tlsConfiguration) : nil
+            tls = server.usesTLS ? try NIOSSLContext(configuration: configuration.tlsConfiguration) : nil
         } catch {
-            throw RedisError(.invalidArgument, "the TLS configuration cannot be used: \(error)", node: server.description)
+            throw RedisError(.invalidArgument, "the TLS configuration cannot be used: \(error)", node: serverDescription)
         }
         self.maximumValueLength = configuration.maximumValueLength
-        let metrics = ClientMetrics(prefix: "redis", server: node.endpoint)
+        // The database belongs in the label: two nodes may be two databases of one server.
+        let metrics = ClientMetrics(prefix: "redis", server: server.database == 0 ? server.endpoint : "\(server.endpoint)/\(server.database)")
         self.metrics = metrics
         let backoff = ReconnectBackoff(initial: configuration.initialReconnectDelay, maximum: configuration.maximumReconnectDelay)
         self.connections = ConnectionSlots(
-            count: configuration.connectionsPerNode, server: node.description, eventLoopGroup: eventLoopGroup, backoff: backoff,
+            count: configuration.connectionsPerNode, server: serverDescription, eventLoopGroup: eventLoopGroup, backoff: backoff,
             metrics: metrics, logger: logger,
             connect: { eventLoop throws(RedisError) in
-                try await RedisConnection.connect(to: node, configuration: configuration, tls: tls, eventLoop: eventLoop)
+                try await RedisConnection.connect(to: server, configuration: configuration, tls: tls, eventLoop: eventLoop)
             }
         )
     }
@@ -103,7 +106,7 @@ public final class RedisClient: Service, Sendable {
             throw RedisError(
                 .invalidArgument,
                 "the value is \(value.readableBytes) bytes, over the configured maximumValueLength of \(maximumValueLength)",
-                node: server.description
+                node: serverDescription
             )
         }
         let reply = try await execute(
@@ -241,7 +244,7 @@ public final class RedisClient: Service, Sendable {
     private func value(of reply: Result<RESPValue, RedisError>) throws(RedisError) -> RESPValue {
         let error: RedisError
         switch reply {
-        case .success(.error(let refusal)): error = RedisError(reply: refusal, node: server.description)
+        case .success(.error(let refusal)): error = RedisError(reply: refusal, node: serverDescription)
         case .success(let value): return value
         case .failure(let failure): error = failure
         }
@@ -251,7 +254,7 @@ public final class RedisClient: Service, Sendable {
 
     private func refuseIfUnsafe(_ command: RESPCommand) throws(RedisError) {
         if let reason = Self.refusal(of: command) {
-            throw RedisError(.invalidArgument, reason, node: server.description)
+            throw RedisError(.invalidArgument, reason, node: serverDescription)
         }
     }
 
@@ -283,21 +286,21 @@ public final class RedisClient: Service, Sendable {
         do {
             return try make()
         } catch {
-            throw RedisError(.invalidArgument, error.description, node: server.description)
+            throw RedisError(.invalidArgument, error.description, node: serverDescription)
         }
     }
 
     /// Whole milliseconds, rounded up so a short positive duration never means "expire now".
     private func milliseconds(_ duration: Duration) throws(RedisError) -> Int64 {
         guard duration > .zero else {
-            throw RedisError(.invalidArgument, "a time to live must be positive, not \(duration)", node: server.description)
+            throw RedisError(.invalidArgument, "a time to live must be positive, not \(duration)", node: serverDescription)
         }
         let nanoseconds = duration.nanosecondsClamped
         return nanoseconds / 1_000_000 + (nanoseconds % 1_000_000 == 0 ? 0 : 1)
     }
 
     private func unexpected(_ reply: RESPValue, to command: String) -> RedisError {
-        RedisError(.protocolError, "unexpected reply \(reply) to \(command)", node: server.description)
+        RedisError(.protocolError, "unexpected reply \(reply) to \(command)", node: serverDescription)
     }
 
     // MARK: Lifecycle

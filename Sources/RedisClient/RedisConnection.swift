@@ -104,9 +104,8 @@ extension PipelinedChannel where Handler == RedisChannelHandler {
     private func handshake(for node: RedisServer) async throws(RedisError) {
         var steps: [(command: RESPCommand, purpose: String)] = []
         if let password = node.password {
-            let username = node.username?.isEmpty == false ? node.username : nil  // "": the default user
-            let user = username.map { "user \"\($0)\"" } ?? "the default user"
-            steps.append((.auth(username: username, password: password.reveal()), "authenticating as \(user)"))
+            let user = node.username.map { "user \"\($0)\"" } ?? "the default user"
+            steps.append((.auth(username: node.username, password: password.reveal()), "authenticating as \(user)"))
         }
         if node.database != 0 {
             do {

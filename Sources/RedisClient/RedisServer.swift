@@ -43,16 +43,20 @@ public struct RedisServer: Sendable, Hashable, CustomStringConvertible {
     public var port: Int
     /// The logical database to `SELECT` (the URL's `/db`), 0 by default.
     public var database: Int
-    /// The ACL user to authenticate as; `nil` means Redis's default user (`requirepass`).
-    public var username: String?
+    /// The ACL user to authenticate as; `nil` (or an empty name, stored as `nil`) means Redis's
+    /// default user (`requirepass`).
+    public var username: String? {
+        get { storedUsername }
+        set { storedUsername = newValue?.isEmpty == true ? nil : newValue }
+    }
+    private var storedUsername: String?
     /// The password sent with `AUTH`; `nil` when the server needs none.
     public var password: RedisPassword?
     /// Whether connections are encrypted (`rediss://`), verified as
     /// ``RedisClientConfiguration/tlsConfiguration`` says.
     public var usesTLS: Bool
 
-    /// A server, unchecked; ``RedisClient`` checks it. An empty `username` is stored as `nil`:
-    /// both mean Redis's default user.
+    /// A server, unchecked; ``RedisClient`` checks it.
     public init(
         host: String,
         port: Int = RedisServer.defaultPort,
@@ -64,9 +68,9 @@ public struct RedisServer: Sendable, Hashable, CustomStringConvertible {
         self.host = host
         self.port = port
         self.database = database
-        self.username = username?.isEmpty == true ? nil : username
         self.password = password
         self.usesTLS = usesTLS
+        self.username = username
     }
 
     /// Parses `redis://[user:password@]host[:port][/db]` (`rediss://` for TLS): the port defaults
@@ -127,21 +131,6 @@ public struct RedisServer: Sendable, Hashable, CustomStringConvertible {
         }
         let databasePart = database == 0 ? "" : "/\(database)"
         return "\(usesTLS ? "rediss" : "redis")://\(credentials)\(endpoint)\(databasePart)"
-    }
-
-    /// `text` with everything between `://` and the last `@` reduced to `user:***` (or `***`
-    /// when there is no `:`), so an error never quotes a password. Text without a scheme that
-    /// holds an `@` is probably a password split at a comma or space: all before the `@` goes.
-    public static func redactingCredentials(in text: String) -> String {
-        guard let separator = text.firstRange(of: "://") else {
-            guard let at = text.lastIndex(of: "@") else { return text }
-            return "***" + text[at...]
-        }
-        let rest = text[separator.upperBound...]
-        guard let at = rest.lastIndex(of: "@") else { return text }
-        let userinfo = rest[..<at]
-        let shownUserinfo = userinfo.firstIndex(of: ":").map { "\(userinfo[..<$0]):***" } ?? "***"
-        return text[..<separator.upperBound] + shownUserinfo + text[at...]
     }
 
     /// Throws when a field cannot be used: host, port range, database, credentials.

@@ -35,9 +35,6 @@ extension RedisServer: SessionNodeAddress {
         }
     }
 
-    public static func redacted(_ token: String) -> String {
-        redactingCredentials(in: token)
-    }
 }
 
 /// Sessions in Redis, with the same semantics as on memcached (the same keys, the same envelope,

@@ -10,10 +10,9 @@ struct SessionLock: Sendable {
 
 /// Non-sticky session locks as store keys: acquired atomically with add-if-absent and an expiry
 /// (so a crashed owner cannot block a session forever), retried with exponential backoff until
-/// the lock timeout, released only by their owner (compare-and-swap delete of our own token).
+/// a deadline, released only by their owner (compare-and-swap delete of our own token).
 struct SessionLocking: Sendable {
     let expirationSeconds: Int
-    let timeout: Duration
     let logger: Logger
     let metrics: SessionMetrics
 
@@ -24,12 +23,11 @@ struct SessionLocking: Sendable {
         case timedOut
     }
 
-    /// Tries until `deadline` (default: the lock timeout from now).
-    func acquire(key: String, node: Int, on nodes: SessionNodes, deadline: ContinuousClock.Instant? = nil) async -> Outcome {
+    /// Tries until `deadline`, the last attempt at the deadline itself.
+    func acquire(key: String, node: Int, on nodes: SessionNodes, deadline: ContinuousClock.Instant) async -> Outcome {
         let token = Array(SessionID.generate(nodeID: nil, route: nil).random.utf8)
         let clock = ContinuousClock()
         let start = clock.now
-        let deadline = deadline ?? start + timeout
         var delay = Duration.milliseconds(10)
         while true {
             do {
@@ -43,12 +41,13 @@ struct SessionLocking: Sendable {
                 logger.warning("session lock not acquired: store failed", metadata: ["lock": "\(key)", "error": "\(error.message)"])
                 return .nodeUnavailable
             }
-            guard clock.now + delay <= deadline else {
+            let remaining = deadline - clock.now
+            guard remaining > .zero else {
                 metrics.lockFailures.increment()
-                logger.warning("session lock not acquired in time", metadata: ["lock": "\(key)", "timeout": "\(timeout)"])
+                logger.warning("session lock not acquired in time", metadata: ["lock": "\(key)", "waited": "\(clock.now - start)"])
                 return .timedOut
             }
-            try? await Task.sleep(for: delay)
+            try? await Task.sleep(for: min(delay, remaining))
             delay = min(delay * 2, .milliseconds(500))
         }
     }

@@ -46,7 +46,6 @@ public final class SessionManager: Service, Sendable {
         self.local = LocalSessions(capacity: configuration.maximumLocalSessions)
         self.locking = SessionLocking(
             expirationSeconds: max(1, Int(configuration.lockExpiration.components.seconds)),
-            timeout: configuration.lockTimeout,
             logger: logger,
             metrics: metrics
         )

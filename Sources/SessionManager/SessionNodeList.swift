@@ -26,16 +26,6 @@ public protocol SessionNodeAddress: Sendable, Hashable, CustomStringConvertible 
     /// Checks an address made in code (``SessionNodeList/init(nodes:failoverNodeIDs:)``) by the
     /// rules parsing applies.
     func validateAddress() throws(SessionNodeListError.Reason)
-
-    /// `token` as an error may quote it: credentials hidden. The default hides everything between
-    /// `://` and the last `@`.
-    static func redacted(_ token: String) -> String
-}
-
-extension SessionNodeAddress {
-    public static func redacted(_ token: String) -> String {
-        SessionNodeListSyntax.redactingUserinfo(token)
-    }
 }
 
 /// Why a node list was rejected; ``description`` names the offending entry and what to write instead.
@@ -116,7 +106,7 @@ public struct SessionNodeList<Address: SessionNodeAddress>: Sendable, Hashable {
         try Self.checkNotMixed(tokens)
         var entries: [Entry] = []
         for token in tokens {
-            let shown = Address.redacted(token)
+            let shown = SessionNodeListSyntax.redactingCredentials(token)
             let (id, address) = SessionNodeListSyntax.splitID(token)
             if let id { try Self.checkID(id, token: shown) }
             do throws(SessionNodeListError.Reason) {
@@ -207,7 +197,7 @@ extension SessionNodeList {
             let other = tokens.first(where: { $0.contains("://") != Address.addressesAreURLs })
         else { return }
         throw error(
-            Address.redacted(other),
+            SessionNodeListSyntax.redactingCredentials(other),
             "mixed memcached and Redis nodes in one list are not supported; list only redis:// nodes "
                 + "(a list of only redis:// URLs selects Redis), or only memcached nodes such as m1:127.0.0.1:11211"
         )
@@ -265,13 +255,13 @@ extension SessionNodeList {
         guard let first = unique.first else { return [] }
         guard nodeIDs.count > 1 else {
             throw error(
-                Address.redacted(first),
+                SessionNodeListSyntax.redactingCredentials(first),
                 "failover nodes need at least two nodes; leave failoverNodes empty for a single node"
             )
         }
         let known = nodeIDs.compactMap { $0 }
         if let unknown = unique.first(where: { !known.contains($0) }) {
-            let shown = Address.redacted(unknown)
+            let shown = SessionNodeListSyntax.redactingCredentials(unknown)
             throw error(shown, "no node has id '\(shown)'; known ids: \(known.joined(separator: ", "))")
         }
         guard unique.count < nodeIDs.count else {
@@ -319,10 +309,18 @@ public enum SessionNodeListSyntax {
         return (String(token[..<colons[0]]), String(token[token.index(after: colons[0])...]))
     }
 
-    /// Everything between `://` and the last `@` becomes `***`, so an error never quotes a password.
-    public static func redactingUserinfo(_ token: String) -> String {
-        guard let separator = token.firstRange(of: "://"), let at = token.lastIndex(of: "@"), at >= separator.upperBound
-        else { return token }
-        return token[..<separator.upperBound] + "***" + token[at...]
+    /// `token` as an error may quote it: everything between `://` and the last `@` becomes
+    /// `user:***` (or `***` without a `:`). A token without a scheme that holds an `@` is probably
+    /// a password split at a comma or space: everything before the `@` goes.
+    public static func redactingCredentials(_ token: String) -> String {
+        guard let separator = token.firstRange(of: "://") else {
+            guard let at = token.lastIndex(of: "@") else { return token }
+            return "***" + token[at...]
+        }
+        let rest = token[separator.upperBound...]
+        guard let at = rest.lastIndex(of: "@") else { return token }
+        let userinfo = rest[..<at]
+        let shownUserinfo = userinfo.firstIndex(of: ":").map { "\(userinfo[..<$0]):***" } ?? "***"
+        return token[..<separator.upperBound] + shownUserinfo + token[at...]
     }
 }

@@ -59,20 +59,20 @@ public actor SessionRequest {
     /// request finishes.
     /// - Throws: ``SessionError/Code/lockTimeout`` or ``SessionError/Code/storeUnavailable`` (non-sticky).
     public func session() async throws(SessionError) -> Session {
-        guard let session = try await resolve(create: true) else {
-            throw SessionError(.storeUnavailable, "no session could be created")  // unreachable: creation returns one or throws
-        }
-        return session
+        if let existing = try await existingSession() { return existing }
+        // Single flight, as for the open: concurrent callers get the one new session.
+        let task = creating ?? Task { await self.createAndHold() }
+        creating = task
+        let created = try await task.value.get()
+        if let session { return session }
+        session = created
+        return created
     }
 
     /// The session the request's cookie names, if it still exists; never creates one, so a page
     /// that only reads (an anonymous visitor's empty cart) stores nothing and sends no cookie.
     /// - Throws: ``SessionError/Code/lockTimeout`` or ``SessionError/Code/storeUnavailable`` (non-sticky).
     public func existingSession() async throws(SessionError) -> Session? {
-        try await resolve(create: false)
-    }
-
-    private func resolve(create: Bool) async throws(SessionError) -> Session? {
         if !resolved {
             // Single flight: concurrent callers of one request share one open (one load, one lock,
             // one user count), whatever interleaving the actor's suspension allows.
@@ -87,12 +87,6 @@ public actor SessionRequest {
                 session = opened
                 resolved = true
             }
-        }
-        if session == nil, create {
-            let task = creating ?? Task { await self.createAndHold() }
-            creating = task
-            let created = try await task.value.get()
-            if session == nil { session = created }
         }
         return session
     }
@@ -321,7 +315,7 @@ public actor SessionRequest {
         case .timedOut:
             manager.metrics.lockFailures.increment()
             guard configuration.lockFailurePolicy == .proceedWithoutLock else {
-                throw SessionError(.lockTimeout, "the session is locked by a concurrent request; retry shortly")
+                throw .lockedByAnotherRequest
             }
             manager.logger.warning("session lock not acquired in time; proceeding without it", metadata: ["session": "\(id)"])
             return .proceedUnlocked
@@ -344,7 +338,7 @@ public actor SessionRequest {
             case .timedOut:
                 if configuration.lockFailurePolicy == .fail {
                     await endTurn()
-                    throw SessionError(.lockTimeout, "the session is locked by a concurrent request; retry shortly")
+                    throw .lockedByAnotherRequest
                 }
             }
         }
@@ -369,5 +363,12 @@ public actor SessionRequest {
             manager.local.insert(created, random: random, retain: true)
             retained = true
         }
+    }
+}
+
+extension SessionError {
+    /// The lock timeout ran out, waiting for this process's turn or for the store lock.
+    fileprivate static var lockedByAnotherRequest: SessionError {
+        SessionError(.lockTimeout, "the session is locked by a concurrent request; retry shortly")
     }
 }

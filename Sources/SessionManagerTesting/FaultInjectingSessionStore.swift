@@ -33,17 +33,20 @@ public final class FaultInjectingSessionStore: SessionStoreNode {
     public struct Counts: Sendable, Hashable {
         /// Reads.
         public var gets = 0
-        /// Writes: `set` and `add` (locks).
+        /// Writes: `set`.
         public var sets = 0
+        /// Writes only if absent: `add` (how locks are taken).
+        public var adds = 0
         /// Deletes, plain and owner-checked.
         public var deletes = 0
         /// Availability probes.
         public var pings = 0
 
         /// Counts, zero unless given.
-        public init(gets: Int = 0, sets: Int = 0, deletes: Int = 0, pings: Int = 0) {
+        public init(gets: Int = 0, sets: Int = 0, adds: Int = 0, deletes: Int = 0, pings: Int = 0) {
             self.gets = gets
             self.sets = sets
+            self.adds = adds
             self.deletes = deletes
             self.pings = pings
         }
@@ -87,7 +90,7 @@ public final class FaultInjectingSessionStore: SessionStoreNode {
     }
 
     public func add(_ key: String, value: [UInt8], expirationSeconds: Int) async throws(SessionStoreError) -> Bool {
-        try await inject { $0.sets += 1 }
+        try await inject { $0.adds += 1 }
         return try await base.add(key, value: value, expirationSeconds: expirationSeconds)
     }
 

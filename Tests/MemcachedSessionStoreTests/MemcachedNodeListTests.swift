@@ -139,7 +139,7 @@ private func entry(_ id: String?, _ host: String, _ port: Int) -> MemcachedNodeL
         ("m1:h:1 REDIS://x:1", "REDIS://x:1"),
         ("m1:h:1 r2:redis://x:1", "r2:redis://x:1"),
         ("m1:h:1 r2:rediss://x", "r2:rediss://x"),
-        ("m1:h:1 redis://:secret@x:1", "redis://***@x:1"),
+        ("m1:h:1 redis://:secret@x:1", "redis://:***@x:1"),
     ])
     func badTokenIsNamedInTheError(list: String, offendingToken: String) {
         let error = #expect(throws: SessionNodeListError.self) { try MemcachedNodeList(parsing: list) }
@@ -169,7 +169,7 @@ private func entry(_ id: String?, _ host: String, _ port: Int) -> MemcachedNodeL
         let error = #expect(throws: SessionNodeListError.self) {
             try MemcachedNodeList(parsing: "m1:h:1 r2:redis://alice:s3cr%40t@h:6379/1")
         }
-        #expect(error?.token == "r2:redis://***@h:6379/1")
+        #expect(error?.token == "r2:redis://alice:***@h:6379/1")
         #expect(error?.description.contains("s3cr") == false)
     }
 

@@ -301,7 +301,7 @@ public final class StoreTestCluster: Sendable {
     public func setCount(on id: String) async throws -> Int {
         switch servers[id]! {
         case .memory(let node):
-            return node.store.counts.sets
+            return node.store.counts.sets + node.store.counts.adds
         case .memcached(let server):
             return Int(try await server.stats()["cmd_set"] ?? "") ?? -1
         case .redis(let server):
@@ -324,7 +324,10 @@ public final class StoreTestCluster: Sendable {
             switch servers[id]! {
             case .memory(let node):
                 let operations = node.store.counts
-                counts[id] = ["gets": "\(operations.gets)", "sets": "\(operations.sets)", "deletes": "\(operations.deletes)"]
+                counts[id] = [
+                    "gets": "\(operations.gets)", "sets": "\(operations.sets)", "adds": "\(operations.adds)",
+                    "deletes": "\(operations.deletes)",
+                ]
             case .memcached(let server):
                 let stats = try await server.stats()
                 counts[id] = stats.filter {

@@ -12,7 +12,7 @@ import Testing
         #expect(try await node.add("k", value: [2], expirationSeconds: 0) == false)
         #expect(try await node.delete("k", ifValueIs: [1]))
         try await node.ping()
-        #expect(node.counts == .init(gets: 1, sets: 2, deletes: 1, pings: 1))
+        #expect(node.counts == .init(gets: 1, sets: 1, adds: 1, deletes: 1, pings: 1))
         #expect(memory.count == 0)
     }
 

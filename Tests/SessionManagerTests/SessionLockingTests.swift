@@ -184,6 +184,116 @@ import Testing
             _ = try await holder.finish()
         }
     }
+
+    // MARK: Turns within one process
+
+    @Test(arguments: StoreBackend.underTest)
+    func aTurnNotHadInTimeFailsOrProceedsAsThePolicySays(backend: StoreBackend) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
+            let strict = try lockedServer(cluster, route: "A", timeout: .milliseconds(200))
+            let lenient = try lockedServer(cluster, route: "B", policy: .proceedWithoutLock, timeout: .milliseconds(200))
+            for server in [strict, lenient] {
+                var browser = Browser()
+                _ = try await browser.visit(server)
+                let cookie = try #require(browser.cookie)
+                let holder = try #require(server.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+                _ = try await holder.session()  // holds this process's turn
+                let waiter = try #require(server.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+                if server === strict {
+                    let error = await #expect(throws: SessionError.self) { try await waiter.session() }
+                    #expect(error?.code == .lockTimeout)
+                } else {
+                    #expect(try await waiter.existingSession() != nil, "msm's policy: go on without the lock")
+                }
+                _ = try await waiter.finish()
+                _ = try await holder.finish()
+                #expect(server.turns.heldCount == 0)
+            }
+        }
+    }
+
+    @Test(arguments: StoreBackend.underTest)
+    func aRequestThatNeverFinishesGivesItsTurnAndLockBack(backend: StoreBackend) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
+            let a = try lockedServer(cluster, route: "A", timeout: .seconds(3), expiration: .seconds(30))
+            let b = try lockedServer(cluster, route: "B", timeout: .seconds(3), expiration: .seconds(30))
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            let cookie = try #require(browser.cookie)
+            do {
+                let abandoned = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+                _ = try await abandoned.session()  // turn and store lock held; finish() never called
+            }
+            // Its turn (this process) and its store lock (other servers) come back when it goes away,
+            // long before the 30 s lock expiry.
+            let sameServer = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            #expect(try await sameServer.existingSession() != nil)
+            _ = try await sameServer.finish()
+            let otherServer = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            #expect(try await otherServer.existingSession() != nil)
+            _ = try await otherServer.finish()
+        }
+    }
+
+    /// A queue of requests in one process takes the store lock once per 16 holders; memory
+    /// nodes count the lock attempts (`add`).
+    @Test func theLockGoesBackToTheStoreAfterSixteenHoldersInARow() async throws {
+        try await SessionTestCluster.with(backend: .memory, nodes: ["m1", "m2"]) { cluster in
+            let a = try lockedServer(cluster, route: "A", timeout: .seconds(10))
+            var browser = Browser()
+            let id = try await browser.visit(a).id
+            let cookie = try #require(browser.cookie)
+            let nodeID = try #require(id.nodeID)
+            let node = try #require(cluster.node(nodeID) as? MemoryStoreNode)
+            let attemptsBefore = node.store.counts.adds
+
+            let holder = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            _ = try await holder.session()
+            let waiters = 19
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<waiters {
+                    group.addTask {
+                        let request = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+                        let session = try await request.session()
+                        try session.setAttribute("visits", (try session.attribute("visits", as: Int.self) ?? 0) + 1)
+                        _ = try await request.finish()
+                    }
+                }
+                while a.turns.waiting(id.random) < waiters { try await Task.sleep(for: .milliseconds(1)) }
+                _ = try await holder.finish()
+                try await group.waitForAll()
+            }
+            // Holder + 15 handed on, then the 17th locks again and hands on to the last 3.
+            #expect(node.store.counts.adds - attemptsBefore == 2)
+            #expect(try await browser.visit(a).visits == 2 + waiters)
+        }
+    }
+
+    /// A lock held longer than half its expiry is not handed on: the next request locks anew.
+    @Test func anOldLockIsReleasedNotHandedOn() async throws {
+        try await SessionTestCluster.with(backend: .memory, nodes: ["m1", "m2"]) { cluster in
+            let a = try lockedServer(cluster, route: "A", timeout: .seconds(10), expiration: .seconds(1))
+            var browser = Browser()
+            let id = try await browser.visit(a).id
+            let cookie = try #require(browser.cookie)
+            let nodeID = try #require(id.nodeID)
+            let node = try #require(cluster.node(nodeID) as? MemoryStoreNode)
+            let attemptsBefore = node.store.counts.adds
+
+            let holder = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            _ = try await holder.session()
+            async let next: Void = {
+                let request = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+                _ = try await request.session()
+                _ = try await request.finish()
+            }()
+            while a.turns.waiting(id.random) < 1 { try await Task.sleep(for: .milliseconds(1)) }
+            try await Task.sleep(for: .milliseconds(600))  // past half the 1 s expiry
+            _ = try await holder.finish()
+            try await next
+            #expect(node.store.counts.adds - attemptsBefore == 2)
+        }
+    }
 }
 
 /// Distinct values for attributes that must change.
