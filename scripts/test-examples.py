@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,7 +48,6 @@ def build(swift, product):
     log(f"building {product} (the first build compiles SwiftNIO and Hummingbird: a few minutes)")
     command = [swift, "build", "--package-path", EXAMPLES, "--product", product]
     attempt = subprocess.run(command, capture_output=True, text=True)
-    print(attempt.stdout[-4000:], end="", flush=True)
     if attempt.returncode != 0 and "missing inputs" in attempt.stdout + attempt.stderr:
         # SwiftPM keeps its build plan when a file of a path dependency (this repository) is
         # deleted, then looks for the file; a new plan fixes it.
@@ -56,9 +56,10 @@ def build(swift, product):
             os.path.join(EXAMPLES, ".build", "*", "*", "description.json")
         ):
             os.remove(plan)
-        attempt = subprocess.run(command)
+        attempt = subprocess.run(command, capture_output=True, text=True)
     if attempt.returncode != 0:
-        print(getattr(attempt, "stderr", "") or "", file=sys.stderr)
+        print(attempt.stdout, end="", file=sys.stderr)
+        print(attempt.stderr, end="", file=sys.stderr)
         raise subprocess.CalledProcessError(attempt.returncode, command)
     log(f"built {product} in {time.monotonic() - started:.0f} s")
     bin_path = subprocess.run(
@@ -102,15 +103,28 @@ def get(port, path, cookie=None):
 
 
 class Processes:
-    """The processes this script started, stopped by pid whatever happens."""
+    """The processes this script started, stopped by pid whatever happens; their output goes to
+    log files in `directory`, shown when something fails."""
 
-    def __init__(self):
+    def __init__(self, directory):
+        self.directory = directory
         self.running = []
+        self.logs = []
 
     def start(self, arguments, env=None):
-        process = subprocess.Popen(arguments, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        log_path = os.path.join(self.directory, f"{len(self.logs)}-{os.path.basename(arguments[0])}.log")
+        with open(log_path, "w") as log_file:
+            process = subprocess.Popen(arguments, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         self.running.append(process)
+        self.logs.append(log_path)
         return process
+
+    def print_logs(self):
+        for path in self.logs:
+            with open(path) as log_file:
+                tail = log_file.read()[-2000:]
+            if tail:
+                print(f"--- {path}\n{tail}", file=sys.stderr)
 
     def stop(self, process):
         if process.poll() is None:
@@ -169,18 +183,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--swift", default=os.environ.get("SWIFT", "swift"))
     arguments = parser.parse_args()
-    processes = Processes()
-    try:
-        hummingbird_memcached(arguments.swift, processes)
-    except (AssertionError, RuntimeError, subprocess.CalledProcessError) as error:
-        print(f"test-examples: FAILED: {error}", file=sys.stderr)
-        for process in processes.running:
-            if process.poll() is not None and process.stderr:
-                print(process.stderr.read()[-2000:], file=sys.stderr)
-        processes.stop_all()
-        print("0 passed, 1 failed")
-        return 1
-    processes.stop_all()
+    with tempfile.TemporaryDirectory(prefix="msm-examples-") as directory:
+        processes = Processes(directory)
+        try:
+            hummingbird_memcached(arguments.swift, processes)
+        except Exception as error:  # anything at all: report it, and stop what was started
+            print(f"test-examples: FAILED: {type(error).__name__}: {error}", file=sys.stderr)
+            processes.print_logs()
+            print("0 passed, 1 failed")
+            return 1
+        finally:
+            processes.stop_all()
     print("1 passed, 0 failed")
     return 0
 

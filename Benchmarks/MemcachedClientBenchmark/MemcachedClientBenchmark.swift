@@ -45,10 +45,9 @@ struct MemcachedClientBenchmark {
             server: try MemcachedServer(parsing: server.endpoint),
             configuration: configuration
         )
-        let node = client
         let keys = try (0..<options.keyCount).map { try MemcachedKey("bench:\($0)") }
         let value = ByteBuffer(repeating: UInt8(ascii: "v"), count: options.valueSize)
-        for key in keys { try await node.set(key, value: value) }
+        for key in keys { try await client.set(key, value: value) }
 
         let setEvery = options.getRatio >= 1 ? Int.max : max(1, Int((1 / (1 - options.getRatio)).rounded()))
         let result = try await runTimedWorkers(concurrency: concurrency, seconds: options.seconds) { worker, deadline in
@@ -59,9 +58,9 @@ struct MemcachedClientBenchmark {
                 let key = keys[(operation &* 7919) % keys.count]
                 let started = NIODeadline.now()
                 if operation % setEvery == 0 {
-                    try await node.set(key, value: value)
+                    try await client.set(key, value: value)
                 } else {
-                    _ = try await node.get(key)
+                    _ = try await client.get(key)
                 }
                 latencies.append(microseconds(since: started))
                 operation += concurrency

@@ -76,7 +76,7 @@ struct RedisClientBenchmark {
         print(
             """
             no pipelining: ours runs N tasks, each awaiting one command at a time; redis-benchmark -c N -P 1.
-            pipeline P: ours runs N tasks, each sending P commands as one batch (RedisNodeClient.pipeline) and awaiting all; redis-benchmark -c N -P P.
+            pipeline P: ours runs N tasks, each sending P commands as one batch (RedisClient.pipeline) and awaiting all; redis-benchmark -c N -P P.
             Latencies: ours per command, from its issue (pipelined: from its batch's issue to the batch's last reply); redis-benchmark
             records, for every command of a batch, the time from the batch's write to its first reply (HDR histogram, 1 µs).
             Ours multiplexes all N tasks over its connections; redis-benchmark opens N connections.
@@ -109,19 +109,18 @@ struct RedisClientBenchmark {
     /// Stores every key once, so GETs always hit, on either side.
     static func prefill(server: RedisServerProcess, keys: [String], value: ByteBuffer, options: BenchmarkOptions) async throws {
         let client = try makeClient(server: server, options: options)
-        let node = client
         let workers = 64
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<workers {
                 group.addTask {
                     for index in stride(from: worker, to: keys.count, by: workers) {
-                        try await node.set(keys[index], value: value)
+                        try await client.set(keys[index], value: value)
                     }
                 }
             }
             try await group.waitForAll()
         }
-        guard let stored = try await node.get(keys[keys.count - 1]), stored == value else {
+        guard let stored = try await client.get(keys[keys.count - 1]), stored == value else {
             throw BenchmarkError("prefill failed: \(keys[keys.count - 1]) does not hold the value just stored")
         }
         await client.shutdown()
@@ -137,8 +136,7 @@ struct RedisClientBenchmark {
         options: BenchmarkOptions
     ) async throws -> RunResult {
         let client = try makeClient(server: server, options: options)
-        let node = client
-        for _ in 0..<options.connectionsPerNode { try await node.ping() }  // open every connection first
+        for _ in 0..<options.connectionsPerNode { try await client.ping() }  // open every connection first
 
         let executors: [any TaskExecutor] =
             options.onEventLoops
@@ -152,8 +150,8 @@ struct RedisClientBenchmark {
                     let key = keys[Int(random.next() % UInt64(keys.count))]
                     let started = NIODeadline.now()
                     switch command {
-                    case .set: try await node.set(key, value: value)
-                    case .get: _ = try await node.get(key)
+                    case .set: try await client.set(key, value: value)
+                    case .get: _ = try await client.get(key)
                     }
                     latencies.append(microseconds(since: started))
                 }
@@ -170,7 +168,7 @@ struct RedisClientBenchmark {
                         }
                     }
                     let started = NIODeadline.now()
-                    for reply in try await node.pipeline(batch) { _ = try reply.get() }
+                    for reply in try await client.pipeline(batch) { _ = try reply.get() }
                     let latency = microseconds(since: started)
                     for _ in 0..<depth { latencies.append(latency) }
                 }

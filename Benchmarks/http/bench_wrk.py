@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import http.client
 import random
 import re
 import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from bench_common import *  # noqa: F401,F403
-from bench_processes import *  # noqa: F401,F403
 TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 METRIC_SUFFIXES = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9}

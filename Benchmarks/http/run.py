@@ -70,20 +70,16 @@ Tests of the parts that need no running msm: `python3 Benchmarks/http/test_run.p
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime as dt
 import http.client
 import json
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field

@@ -423,8 +423,13 @@ class NginxTests(unittest.TestCase):
             self.assertIn(expected, text)
         self.assertEqual("user root;" in text, os.geteuid() == 0, "workers run as root only when nginx does")
         self.assertIn("keepalive 200;", run.nginx_config(DEBUG_MSM, Path("/tmp/x"), 8080, [8081], 200))
-        with self.assertRaises(run.ScenarioError):
-            run.nginx_config(DEBUG_MSM, Path("/tmp/x"), 8080, [], 64)
+        for bad_ports in ([], [0], [8081, 70000]):
+            with self.assertRaises(run.ScenarioError) as refused:
+                run.nginx_config(DEBUG_MSM, Path("/tmp/x"), 8080, bad_ports, 64)
+            self.assertIn("--app-ports", str(refused.exception))
+        with self.assertRaises(run.ScenarioError) as refused:
+            run.nginx_config(DEBUG_MSM, Path("/tmp/x"), 0, [8081], 64)
+        self.assertIn("--port", str(refused.exception))
 
     def test_nginx_proxies_round_robin_and_stops(self) -> None:
         nginx = run.find_tool("nginx", "nginx")

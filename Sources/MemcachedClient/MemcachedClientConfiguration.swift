@@ -1,6 +1,6 @@
-/// How the client talks to its nodes. The defaults follow msm's where it has one.
+/// How a client talks to its server. The defaults follow msm's where it has one.
 public struct MemcachedClientConfiguration: Sendable {
-    /// Connections kept per node, used round-robin. Each carries many pipelined requests, so a
+    /// Connections kept to the server, used round-robin (the name is msm's: one client per node). Each carries many pipelined requests, so a
     /// few suffice; more only help when one connection's event loop is the bottleneck. Default 2.
     public var connectionsPerNode: Int = 2
 

@@ -1,9 +1,9 @@
 import NIOSSL
 
-/// How the client talks to its nodes. The defaults match ``MemcachedClient``'s, so a session
+/// How a client talks to its server. The defaults match `MemcachedClient`'s, so a session
 /// store behaves the same on either backend.
 public struct RedisClientConfiguration: Sendable {
-    /// Connections kept per node, used round-robin. Each carries many pipelined requests, so a
+    /// Connections kept to the server, used round-robin (the name is msm's: one client per node). Each carries many pipelined requests, so a
     /// few suffice. Default 2.
     public var connectionsPerNode: Int = 2
 
@@ -27,9 +27,9 @@ public struct RedisClientConfiguration: Sendable {
     /// sent (Redis refuses it too, but by closing the connection).
     public var maximumValueLength: Int = 512 * 1024 * 1024
 
-    /// How `rediss://` nodes are verified: the system's trust roots and the host name by default.
+    /// How a `rediss://` server is verified: the system's trust roots and the host name by default.
     /// For a private CA set `trustRoots` (e.g. `.file("/etc/redis/ca.crt")`); for mutual TLS set
-    /// `certificateChain` and `privateKey`. Unused for `redis://` nodes.
+    /// `certificateChain` and `privateKey`. Unused for `redis://` servers.
     public var tlsConfiguration: TLSConfiguration = .makeClientConfiguration()
 
     /// The defaults above.

@@ -4,7 +4,7 @@ import PersistDriverSupport
 import RedisClient
 import ServiceLifecycle
 
-/// A Hummingbird `PersistDriver` that keeps its key/value pairs in one Redis client.
+/// A Hummingbird `PersistDriver` that keeps its key/value pairs in one Redis server (database).
 ///
 /// The Redis twin of `MemcachedPersistDriver`: hand it to hummingbird-auth's `SessionMiddleware`
 /// (or anything built on the persist framework) and values survive restarts and are shared by

@@ -25,60 +25,59 @@ import Testing
         try await withMemcachedServer { server in
             let client = try makeClient(server)
             defer { Task { await client.shutdown() } }
-            let node = client
 
-            #expect(try await node.version().hasPrefix("1."))
-            try await node.noop()
+            #expect(try await client.version().hasPrefix("1."))
+            try await client.noop()
 
             // set / get with flags, CAS and TTL
-            #expect(try await node.get(key("missing")) == nil)
-            try await node.set(key("a"), value: ByteBuffer(string: "alpha"), flags: 42)
-            let item = try #require(try await node.get(key("a")))
+            #expect(try await client.get(key("missing")) == nil)
+            try await client.set(key("a"), value: ByteBuffer(string: "alpha"), flags: 42)
+            let item = try #require(try await client.get(key("a")))
             #expect(item.value == ByteBuffer(string: "alpha"))
             #expect(item.flags == 42)
             #expect(item.cas != 0)
             #expect(item.timeToLive == nil)
 
             // add / replace
-            #expect(try await node.add(key("a"), value: ByteBuffer(string: "other")) == false)
-            #expect(try await node.add(key("b"), value: ByteBuffer(string: "beta")))
-            #expect(try await node.store(key("nope"), value: ByteBuffer(string: "x"), mode: .replace) == .notStored)
-            #expect(try await node.store(key("b"), value: ByteBuffer(string: "beta2"), mode: .replace) != .notStored)
-            #expect(try await node.store(key("b"), value: ByteBuffer(string: "+"), mode: .append) != .notStored)
-            #expect(try await node.get(key("b"))?.value == ByteBuffer(string: "beta2+"))
+            #expect(try await client.add(key("a"), value: ByteBuffer(string: "other")) == false)
+            #expect(try await client.add(key("b"), value: ByteBuffer(string: "beta")))
+            #expect(try await client.store(key("nope"), value: ByteBuffer(string: "x"), mode: .replace) == .notStored)
+            #expect(try await client.store(key("b"), value: ByteBuffer(string: "beta2"), mode: .replace) != .notStored)
+            #expect(try await client.store(key("b"), value: ByteBuffer(string: "+"), mode: .append) != .notStored)
+            #expect(try await client.get(key("b"))?.value == ByteBuffer(string: "beta2+"))
 
             // compare-and-swap
-            guard case .stored(let newCAS) = try await node.store(key("a"), value: ByteBuffer(string: "v2"), cas: item.cas) else {
+            guard case .stored(let newCAS) = try await client.store(key("a"), value: ByteBuffer(string: "v2"), cas: item.cas) else {
                 Issue.record("CAS store with the current token failed")
                 return
             }
             #expect(newCAS != item.cas)
-            #expect(try await node.store(key("a"), value: ByteBuffer(string: "v3"), cas: item.cas) == .exists)
-            #expect(try await node.store(key("gone"), value: ByteBuffer(string: "v3"), cas: 1) == .notFound)
-            #expect(try await node.get(key("a"))?.value == ByteBuffer(string: "v2"))
+            #expect(try await client.store(key("a"), value: ByteBuffer(string: "v3"), cas: item.cas) == .exists)
+            #expect(try await client.store(key("gone"), value: ByteBuffer(string: "v3"), cas: 1) == .notFound)
+            #expect(try await client.get(key("a"))?.value == ByteBuffer(string: "v2"))
 
             // delete
-            #expect(try await node.delete(key("a"), cas: item.cas) == .exists)
-            #expect(try await node.delete(key("a")) == .deleted)
-            #expect(try await node.delete(key("a")) == .notFound)
+            #expect(try await client.delete(key("a"), cas: item.cas) == .exists)
+            #expect(try await client.delete(key("a")) == .deleted)
+            #expect(try await client.delete(key("a")) == .notFound)
 
             // touch and touch-on-read
-            #expect(try await node.touch(key("b"), expiration: .seconds(100)))
-            #expect(try await node.touch(key("missing"), expiration: .seconds(100)) == false)
-            let touched = try #require(try await node.get(key("b"), touching: .seconds(500)))
+            #expect(try await client.touch(key("b"), expiration: .seconds(100)))
+            #expect(try await client.touch(key("missing"), expiration: .seconds(100)) == false)
+            let touched = try #require(try await client.get(key("b"), touching: .seconds(500)))
             #expect(touched.timeToLive == .seconds(100) || touched.timeToLive == .seconds(99))
-            let ttl = try #require(try await node.get(key("b"))?.timeToLive)
+            let ttl = try #require(try await client.get(key("b"))?.timeToLive)
             #expect(ttl > .seconds(400) && ttl <= .seconds(500))
 
             // counters
-            #expect(try await node.increment(key("n")) == nil)
-            #expect(try await node.increment(key("n"), initial: (10, .never)) == 10)
-            #expect(try await node.increment(key("n"), by: 5) == 15)
-            #expect(try await node.decrement(key("n"), by: 20) == 0)
-            let notNumber = await #expect(throws: MemcachedError.self) { try await node.increment(key("b")) }
+            #expect(try await client.increment(key("n")) == nil)
+            #expect(try await client.increment(key("n"), initial: (10, .never)) == 10)
+            #expect(try await client.increment(key("n"), by: 5) == 15)
+            #expect(try await client.decrement(key("n"), by: 20) == 0)
+            let notNumber = await #expect(throws: MemcachedError.self) { try await client.increment(key("b")) }
             #expect(notNumber?.code == .invalidValue)
             // ...and the connection stayed in step.
-            #expect(try await node.get(key("b"))?.value == ByteBuffer(string: "beta2+"))
+            #expect(try await client.get(key("b"))?.value == ByteBuffer(string: "beta2+"))
         }
     }
 
@@ -86,13 +85,12 @@ import Testing
         try await withMemcachedServer { server in
             let client = try makeClient(server)
             defer { Task { await client.shutdown() } }
-            let node = client
-            try await node.set(key("short"), value: ByteBuffer(string: "x"), expiration: .seconds(1))
-            try await node.set(key("long"), value: ByteBuffer(string: "y"), expiration: .seconds(60))
-            #expect(try await node.get(key("short")) != nil)
+            try await client.set(key("short"), value: ByteBuffer(string: "x"), expiration: .seconds(1))
+            try await client.set(key("long"), value: ByteBuffer(string: "y"), expiration: .seconds(60))
+            #expect(try await client.get(key("short")) != nil)
             try await Task.sleep(for: .milliseconds(2500))
-            #expect(try await node.get(key("short")) == nil)
-            #expect(try await node.get(key("long")) != nil)
+            #expect(try await client.get(key("short")) == nil)
+            #expect(try await client.get(key("long")) != nil)
         }
     }
 
@@ -100,24 +98,23 @@ import Testing
         try await withMemcachedServer { server in
             let client = try makeClient(server)
             defer { Task { await client.shutdown() } }
-            let node = client
             let counter = try key("counter")
-            try await node.set(counter, value: ByteBuffer(string: "0"))
+            try await client.set(counter, value: ByteBuffer(string: "0"))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<20 {
                     group.addTask {
                         for _ in 0..<10 {
                             while true {
-                                let item = try #require(try await node.get(counter))
+                                let item = try #require(try await client.get(counter))
                                 let next = Int(String(buffer: item.value))! + 1
-                                if case .stored = try await node.store(counter, value: ByteBuffer(string: "\(next)"), cas: item.cas) { break }
+                                if case .stored = try await client.store(counter, value: ByteBuffer(string: "\(next)"), cas: item.cas) { break }
                             }
                         }
                     }
                 }
                 try await group.waitForAll()
             }
-            #expect(try await node.get(counter)?.value == ByteBuffer(string: "200"))
+            #expect(try await client.get(counter)?.value == ByteBuffer(string: "200"))
         }
     }
 
@@ -125,13 +122,12 @@ import Testing
         try await withMemcachedServer(maxItemSize: "1m") { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let node = client
-            try await node.set(key("before"), value: ByteBuffer(string: "ok"))
+            try await client.set(key("before"), value: ByteBuffer(string: "ok"))
             let big = ByteBuffer(repeating: 0x61, count: 2 * 1024 * 1024)
-            let error = await #expect(throws: MemcachedError.self) { try await node.set(key("big"), value: big) }
+            let error = await #expect(throws: MemcachedError.self) { try await client.set(key("big"), value: big) }
             #expect(error?.code == .itemTooLarge)
-            #expect(try await node.get(key("before"))?.value == ByteBuffer(string: "ok"))
-            #expect(try await node.get(key("big")) == nil)
+            #expect(try await client.get(key("before"))?.value == ByteBuffer(string: "ok"))
+            #expect(try await client.get(key("big")) == nil)
         }
     }
 
@@ -139,15 +135,14 @@ import Testing
         try await withMemcachedServer { server in
             let client = try makeClient(server) { $0.operationTimeout = .seconds(10) }
             defer { Task { await client.shutdown() } }
-            let node = client
             let count = 10_000
             let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<count {
                     group.addTask {
                         let key = try MemcachedKey("pipelined-\(index)")
                         let value = ByteBuffer(string: "value-\(index)-" + String(repeating: "x", count: index % 200))
-                        try await node.set(key, value: value)
-                        let read = try await node.get(key)
+                        try await client.set(key, value: value)
+                        let read = try await client.get(key)
                         return read?.value == value ? 0 : 1
                     }
                 }
@@ -168,8 +163,7 @@ import Testing
                 $0.maximumReconnectDelay = .milliseconds(200)
             }
             defer { Task { await client.shutdown() } }
-            let node = client
-            try await node.set(key("k"), value: ByteBuffer(string: "v"))
+            try await client.set(key("k"), value: ByteBuffer(string: "v"))
 
             // Stop the node so requests pile up in flight, then kill it under them.
             server.suspend()
@@ -179,7 +173,7 @@ import Testing
                 for _ in 0..<500 {
                     group.addTask {
                         do throws(MemcachedError) {
-                            _ = try await node.get(self.key("k"))
+                            _ = try await client.get(self.key("k"))
                             return nil
                         } catch { return error }
                     }
@@ -198,12 +192,12 @@ import Testing
             #expect(elapsed < .seconds(10), "requests waited for the 20 s timeout instead of failing when the node died")
 
             // While the node is down, requests fail fast rather than hang.
-            let downError = await #expect(throws: MemcachedError.self) { try await node.get(self.key("k")) }
+            let downError = await #expect(throws: MemcachedError.self) { try await client.get(self.key("k")) }
             #expect(downError?.isNodeFailure == true)
 
             try await server.restart()
-            try await retryUntilSuccess { try await node.set(self.key("back"), value: ByteBuffer(string: "1")) }
-            #expect(try await node.get(key("back"))?.value == ByteBuffer(string: "1"))
+            try await retryUntilSuccess { try await client.set(self.key("back"), value: ByteBuffer(string: "1")) }
+            #expect(try await client.get(key("back"))?.value == ByteBuffer(string: "1"))
         }
     }
 
@@ -214,22 +208,21 @@ import Testing
                 $0.maximumReconnectDelay = .milliseconds(200)
             }
             defer { Task { await client.shutdown() } }
-            let node = client
-            try await node.set(key("k"), value: ByteBuffer(string: "v"))
+            try await client.set(key("k"), value: ByteBuffer(string: "v"))
 
             server.suspend()
             let clock = ContinuousClock()
             for _ in 0..<3 {
                 let start = clock.now
-                let error = await #expect(throws: MemcachedError.self) { try await node.get(self.key("k")) }
+                let error = await #expect(throws: MemcachedError.self) { try await client.get(self.key("k")) }
                 let elapsed = clock.now - start
                 #expect(error?.isNodeFailure == true)
                 // 300 ms timeout, generous slack for a loaded CI machine; a hang would be unbounded.
                 #expect(elapsed < .seconds(3), "a call to a stopped node took \(elapsed)")
             }
             server.resume()
-            try await retryUntilSuccess { _ = try await node.get(self.key("k")) }
-            #expect(try await node.get(key("k"))?.value == ByteBuffer(string: "v"))
+            try await retryUntilSuccess { _ = try await client.get(self.key("k")) }
+            #expect(try await client.get(key("k"))?.value == ByteBuffer(string: "v"))
         }
     }
 
@@ -239,11 +232,10 @@ import Testing
         configuration.initialReconnectDelay = .seconds(5)
         let client = try MemcachedClient(server: MemcachedServer(parsing: "127.0.0.1:\(port)"), configuration: configuration)
         defer { Task { await client.shutdown() } }
-        let node = client
-        let first = await #expect(throws: MemcachedError.self) { try await node.noop() }
+        let first = await #expect(throws: MemcachedError.self) { try await client.noop() }
         #expect(first?.code == .connectFailed)
         #expect(first?.description.contains("127.0.0.1:\(port)") == true)
-        let second = await #expect(throws: MemcachedError.self) { try await node.noop() }
+        let second = await #expect(throws: MemcachedError.self) { try await client.noop() }
         #expect(second?.code == .nodeUnavailable || second?.code == .connectFailed)
     }
 
@@ -261,8 +253,7 @@ import Testing
     @Test func gracefulShutdownDrainsInFlightRequestsThenRefusesNewOnes() async throws {
         try await withMemcachedServer { server in
             let client = try makeClient(server)
-            let node = client
-            try await node.set(key("k"), value: ByteBuffer(string: "v"))
+            try await client.set(key("k"), value: ByteBuffer(string: "v"))
             let serviceGroup = ServiceGroup(configuration: .init(services: [client], logger: Logger(label: "test")))
             async let running: Void = serviceGroup.run()
 
@@ -271,7 +262,7 @@ import Testing
                     group.addTask {
                         if index == 100 { await serviceGroup.triggerGracefulShutdown() }
                         do throws(MemcachedError) {
-                            _ = try await node.get(self.key("k"))
+                            _ = try await client.get(self.key("k"))
                             return nil
                         } catch { return error }
                     }
@@ -280,7 +271,7 @@ import Testing
             }
             try await running
             #expect(results.allSatisfy { $0 == nil || $0?.code == .clientShutdown })
-            let after = await #expect(throws: MemcachedError.self) { try await node.get(self.key("k")) }
+            let after = await #expect(throws: MemcachedError.self) { try await client.get(self.key("k")) }
             #expect(after?.code == .clientShutdown)
         }
     }

@@ -26,44 +26,43 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server)
             defer { Task { await client.shutdown() } }
-            let node = client
 
-            #expect(try await node.get("missing") == nil)
-            try await node.set("k", value: ByteBuffer(string: "v1"))
-            #expect(try await node.get("k") == ByteBuffer(string: "v1"))
-            #expect(try await node.timeToLive("k") == .persistent)
+            #expect(try await client.get("missing") == nil)
+            try await client.set("k", value: ByteBuffer(string: "v1"))
+            #expect(try await client.get("k") == ByteBuffer(string: "v1"))
+            #expect(try await client.timeToLive("k") == .persistent)
 
             // NX: only when absent (the lock primitive); XX: only when present.
-            #expect(try await node.set("k", value: ByteBuffer(string: "v2"), condition: .ifNotExists) == false)
-            #expect(try await node.get("k") == ByteBuffer(string: "v1"))
-            #expect(try await node.set("absent", value: ByteBuffer(string: "x"), condition: .ifExists) == false)
-            #expect(try await node.get("absent") == nil)
-            #expect(try await node.set("fresh", value: ByteBuffer(string: "x"), expiration: .seconds(60), condition: .ifNotExists))
+            #expect(try await client.set("k", value: ByteBuffer(string: "v2"), condition: .ifNotExists) == false)
+            #expect(try await client.get("k") == ByteBuffer(string: "v1"))
+            #expect(try await client.set("absent", value: ByteBuffer(string: "x"), condition: .ifExists) == false)
+            #expect(try await client.get("absent") == nil)
+            #expect(try await client.set("fresh", value: ByteBuffer(string: "x"), expiration: .seconds(60), condition: .ifNotExists))
 
             // Milliseconds TTLs, set atomically with the value.
-            guard case .expires(let left) = try await node.timeToLive("fresh") else {
+            guard case .expires(let left) = try await client.timeToLive("fresh") else {
                 Issue.record("no TTL on fresh")
                 return
             }
             #expect(left > .seconds(59) && left <= .seconds(60))
-            #expect(try await node.expire("fresh", after: .milliseconds(1500)))
-            guard case .expires(let shorter) = try await node.timeToLive("fresh") else {
+            #expect(try await client.expire("fresh", after: .milliseconds(1500)))
+            guard case .expires(let shorter) = try await client.timeToLive("fresh") else {
                 Issue.record("no TTL after PEXPIRE")
                 return
             }
             #expect(shorter <= .milliseconds(1500))
-            #expect(try await node.expire("missing", after: .seconds(1)) == false)
-            #expect(try await node.timeToLive("missing") == .missing)
+            #expect(try await client.expire("missing", after: .seconds(1)) == false)
+            #expect(try await client.timeToLive("missing") == .missing)
 
             // Binary-safe values, and keys Redis would not mind (memcached would) with spaces.
             let binary = ByteBuffer(bytes: [0, 13, 10, 255, 32, 0])
-            try await node.set("key with spaces\r\n", value: binary)
-            #expect(try await node.get("key with spaces\r\n") == binary)
+            try await client.set("key with spaces\r\n", value: binary)
+            #expect(try await client.get("key with spaces\r\n") == binary)
 
-            #expect(try await node.delete("k"))
-            #expect(try await node.delete("k") == false)
-            try await node.ping()
-            #expect(try await node.send(RESPCommand("ECHO", "hello")) == .bulkString(ByteBuffer(string: "hello")))
+            #expect(try await client.delete("k"))
+            #expect(try await client.delete("k") == false)
+            try await client.ping()
+            #expect(try await client.send(RESPCommand("ECHO", "hello")) == .bulkString(ByteBuffer(string: "hello")))
         }
     }
 
@@ -71,12 +70,11 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server)
             defer { Task { await client.shutdown() } }
-            let node = client
-            try await node.set("short", value: ByteBuffer(string: "v"), expiration: .milliseconds(150))
-            #expect(try await node.get("short") != nil)
+            try await client.set("short", value: ByteBuffer(string: "v"), expiration: .milliseconds(150))
+            #expect(try await client.get("short") != nil)
             try await Task.sleep(for: .milliseconds(400))
-            #expect(try await node.get("short") == nil)
-            let error = await #expect(throws: RedisError.self) { try await node.set("k", value: ByteBuffer(), expiration: .zero) }
+            #expect(try await client.get("short") == nil)
+            let error = await #expect(throws: RedisError.self) { try await client.set("k", value: ByteBuffer(), expiration: .zero) }
             #expect(error?.code == .invalidArgument)
         }
     }
@@ -85,19 +83,18 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server)
             defer { Task { await client.shutdown() } }
-            let node = client
-            try await node.set("lock", value: ByteBuffer(string: "token-A"))
-            #expect(try await node.delete("lock", ifValueIs: ByteBuffer(string: "token-B")) == false)
-            #expect(try await node.get("lock") == ByteBuffer(string: "token-A"))
-            #expect(try await node.delete("lock", ifValueIs: ByteBuffer(string: "token-A")))
-            #expect(try await node.get("lock") == nil)
+            try await client.set("lock", value: ByteBuffer(string: "token-A"))
+            #expect(try await client.delete("lock", ifValueIs: ByteBuffer(string: "token-B")) == false)
+            #expect(try await client.get("lock") == ByteBuffer(string: "token-A"))
+            #expect(try await client.delete("lock", ifValueIs: ByteBuffer(string: "token-A")))
+            #expect(try await client.get("lock") == nil)
 
             // Our SHA-1 names the script as Redis does, and a flushed script cache is no failure.
             let loaded = try await server.command(["SCRIPT", "LOAD", RedisScript.deleteIfEqual.source])
             #expect(loaded.text == RedisScript.deleteIfEqual.sha1)
             _ = try await server.command(["SCRIPT", "FLUSH"])
-            try await node.set("lock", value: ByteBuffer(string: "token-C"))
-            #expect(try await node.delete("lock", ifValueIs: ByteBuffer(string: "token-C")))
+            try await client.set("lock", value: ByteBuffer(string: "token-C"))
+            #expect(try await client.delete("lock", ifValueIs: ByteBuffer(string: "token-C")))
         }
     }
 
@@ -105,18 +102,17 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let node = client
-            let connectionBefore = try await node.send(RESPCommand("CLIENT", "ID"))
-            _ = try await node.send(RESPCommand("LPUSH", "list", "x"))
-            let wrongType = await #expect(throws: RedisError.self) { try await node.get("list") }
+            let connectionBefore = try await client.send(RESPCommand("CLIENT", "ID"))
+            _ = try await client.send(RESPCommand("LPUSH", "list", "x"))
+            let wrongType = await #expect(throws: RedisError.self) { try await client.get("list") }
             #expect(wrongType?.code == .wrongType)
             #expect(wrongType?.serverErrorCode == "WRONGTYPE")
-            let unknown = await #expect(throws: RedisError.self) { try await node.send(RESPCommand("NOSUCHCOMMAND")) }
+            let unknown = await #expect(throws: RedisError.self) { try await client.send(RESPCommand("NOSUCHCOMMAND")) }
             #expect(unknown?.code == .serverError)
-            try await node.set("after", value: ByteBuffer(string: "ok"))
-            #expect(try await node.get("after") == ByteBuffer(string: "ok"))
+            try await client.set("after", value: ByteBuffer(string: "ok"))
+            #expect(try await client.get("after") == ByteBuffer(string: "ok"))
             // The same connection carried it all: an error reply does not cost the connection.
-            #expect(try await node.send(RESPCommand("CLIENT", "ID")) == connectionBefore)
+            #expect(try await client.send(RESPCommand("CLIENT", "ID")) == connectionBefore)
         }
     }
 
@@ -168,14 +164,13 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server) { $0.operationTimeout = .seconds(10) }
             defer { Task { await client.shutdown() } }
-            let node = client
             let count = 10_000
             let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<count {
                     group.addTask {
                         let value = ByteBuffer(string: "value-\(index)-" + String(repeating: "x", count: index % 200))
-                        try await node.set("pipelined-\(index)", value: value)
-                        return try await node.get("pipelined-\(index)") == value ? 0 : 1
+                        try await client.set("pipelined-\(index)", value: value)
+                        return try await client.get("pipelined-\(index)") == value ? 0 : 1
                     }
                 }
                 return try await group.reduce(0, +)
@@ -197,12 +192,11 @@ import Testing
                 configuration: configuration,
                 eventLoopGroup: loops
             )
-            let node = client
             // CLIENT ID names the connection a command went over.
             @Sendable func connectionIDs(_ count: Int) async throws -> Set<Int64> {
                 var ids: Set<Int64> = []
                 for _ in 0..<count {
-                    guard case .integer(let id) = try await node.send(RESPCommand("CLIENT", "ID")) else {
+                    guard case .integer(let id) = try await client.send(RESPCommand("CLIENT", "ID")) else {
                         throw RedisError(.protocolError, "CLIENT ID answered no integer")
                     }
                     ids.insert(id)
@@ -229,12 +223,11 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server) { $0.maximumValueLength = 1024 }
             defer { Task { await client.shutdown() } }
-            let node = client
             let error = await #expect(throws: RedisError.self) {
-                try await node.set("big", value: ByteBuffer(repeating: 0x61, count: 1025))
+                try await client.set("big", value: ByteBuffer(repeating: 0x61, count: 1025))
             }
             #expect(error?.code == .invalidArgument)
-            try await node.set("small", value: ByteBuffer(repeating: 0x61, count: 1024))
+            try await client.set("small", value: ByteBuffer(repeating: 0x61, count: 1024))
         }
     }
 
@@ -245,17 +238,16 @@ import Testing
         try await withRedisServer(extraArguments: ["--proto-max-bulk-len", "1mb"]) { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let node = client
-            try await node.set("k", value: ByteBuffer(string: "old"))
+            try await client.set("k", value: ByteBuffer(string: "old"))
             // Several rounds, each followed at once by another command: none may land on the
             // connection Redis is dropping.
             for _ in 0..<5 {
                 let error = await #expect(throws: RedisError.self) {
-                    try await node.set("k", value: ByteBuffer(repeating: 0x61, count: size))
+                    try await client.set("k", value: ByteBuffer(repeating: 0x61, count: size))
                 }
                 #expect(error?.code == .invalidArgument, "\(String(describing: error))")
                 #expect(error?.isNodeFailure == false)
-                #expect(try await node.get("k") == ByteBuffer(string: "old"), "Redis kept the old value")
+                #expect(try await client.get("k") == ByteBuffer(string: "old"), "Redis kept the old value")
             }
         }
     }
@@ -267,8 +259,7 @@ import Testing
                 $0.maximumReconnectDelay = .milliseconds(200)
             }
             defer { Task { await client.shutdown() } }
-            let node = client
-            try await node.set("k", value: ByteBuffer(string: "v"))
+            try await client.set("k", value: ByteBuffer(string: "v"))
 
             server.suspend()
             let clock = ContinuousClock()
@@ -277,7 +268,7 @@ import Testing
                 for _ in 0..<500 {
                     group.addTask {
                         do throws(RedisError) {
-                            _ = try await node.get("k")
+                            _ = try await client.get("k")
                             return nil
                         } catch { return error }
                     }
@@ -292,12 +283,12 @@ import Testing
             #expect(errors.contains { $0?.code == .connectionClosed })
             #expect(clock.now - start < .seconds(10), "commands waited for the 20 s timeout instead of failing when the node died")
 
-            let downError = await #expect(throws: RedisError.self) { try await node.get("k") }
+            let downError = await #expect(throws: RedisError.self) { try await client.get("k") }
             #expect(downError?.isNodeFailure == true)
 
             try await server.restart()
-            try await retryUntilSuccess { try await node.set("back", value: ByteBuffer(string: "1")) }
-            #expect(try await node.get("back") == ByteBuffer(string: "1"))
+            try await retryUntilSuccess { try await client.set("back", value: ByteBuffer(string: "1")) }
+            #expect(try await client.get("back") == ByteBuffer(string: "1"))
         }
     }
 
@@ -308,21 +299,20 @@ import Testing
                 $0.maximumReconnectDelay = .milliseconds(200)
             }
             defer { Task { await client.shutdown() } }
-            let node = client
-            try await node.set("k", value: ByteBuffer(string: "v"))
+            try await client.set("k", value: ByteBuffer(string: "v"))
 
             server.suspend()
             let clock = ContinuousClock()
             for _ in 0..<3 {
                 let start = clock.now
-                let error = await #expect(throws: RedisError.self) { try await node.get("k") }
+                let error = await #expect(throws: RedisError.self) { try await client.get("k") }
                 #expect(error?.isNodeFailure == true)
                 #expect(clock.now - start < .seconds(3), "a call to a stopped node took \(clock.now - start)")
             }
             server.resume()
             // The reconnect authenticates again before carrying commands.
-            try await retryUntilSuccess { _ = try await node.get("k") }
-            #expect(try await node.get("k") == ByteBuffer(string: "v"))
+            try await retryUntilSuccess { _ = try await client.get("k") }
+            #expect(try await client.get("k") == ByteBuffer(string: "v"))
         }
     }
 
@@ -330,15 +320,14 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let node = client
-            _ = try await node.send(RESPCommand("LPUSH", "a-list", "x"))
+            _ = try await client.send(RESPCommand("LPUSH", "a-list", "x"))
             var batch: [RESPCommand] = []
             for index in 0..<1000 {
                 batch.append(try .set("batch-\(index)", ByteBuffer(string: "value-\(index)")))
                 batch.append(try .get("batch-\(index)"))
             }
             batch.insert(try .get("a-list"), at: 500)  // WRONGTYPE in the middle
-            let replies = try await node.pipeline(batch)
+            let replies = try await client.pipeline(batch)
             #expect(replies.count == 2001)
             let wrongType = replies[500]
             guard case .failure(let error) = wrongType else {
@@ -352,8 +341,8 @@ import Testing
                 #expect((try? answered[2 * index].get()) == .simpleString("OK"))
                 #expect((try? answered[2 * index + 1].get()) == .bulkString(ByteBuffer(string: "value-\(index)")))
             }
-            #expect(try await node.pipeline([]).isEmpty)
-            let refused = await #expect(throws: RedisError.self) { try await node.pipeline([.ping(), RESPCommand("MULTI")]) }
+            #expect(try await client.pipeline([]).isEmpty)
+            let refused = await #expect(throws: RedisError.self) { try await client.pipeline([.ping(), RESPCommand("MULTI")]) }
             #expect(refused?.code == .invalidArgument)
         }
     }
@@ -365,12 +354,11 @@ import Testing
                 $0.connectionsPerNode = 1  // the batch goes onto the open connection, not a new one
             }
             defer { Task { await client.shutdown() } }
-            let node = client
-            try await node.ping()
+            try await client.ping()
             server.suspend()
             let clock = ContinuousClock()
             let start = clock.now
-            async let replies = node.pipeline((0..<100).map { _ in RESPCommand.ping() })
+            async let replies = client.pipeline((0..<100).map { _ in RESPCommand.ping() })
             try await Task.sleep(for: .milliseconds(300))
             await server.kill()
             let results = try await replies
@@ -387,9 +375,8 @@ import Testing
         try await withRedisServer(extraArguments: ["--proto-max-bulk-len", "1mb"]) { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let node = client
-            try await node.set("small", value: ByteBuffer(string: "v"))
-            let replies = try await node.pipeline([
+            try await client.set("small", value: ByteBuffer(string: "v"))
+            let replies = try await client.pipeline([
                 try .set("big", ByteBuffer(repeating: 0x61, count: 2 << 20)), try .get("small"),
             ])
             guard case .failure(let refused) = replies[0], case .failure(let reset) = replies[1] else {
@@ -399,7 +386,7 @@ import Testing
             #expect(refused.code == .invalidArgument)
             #expect(reset.code == .connectionReset)
             #expect(!reset.isNodeFailure)
-            #expect(try await node.get("small") == ByteBuffer(string: "v"))
+            #expect(try await client.get("small") == ByteBuffer(string: "v"))
         }
     }
 
@@ -407,22 +394,21 @@ import Testing
         try await withRedisServer { server in
             let client = try makeClient(server) { $0.connectionsPerNode = 1 }
             defer { Task { await client.shutdown() } }
-            let node = client
-            try await node.set("k", value: ByteBuffer(string: "v"))
+            try await client.set("k", value: ByteBuffer(string: "v"))
             let before = try await server.info("stats")["total_commands_processed"]
             for command in [
                 RESPCommand("SELECT", 2), RESPCommand("multi"), RESPCommand("SUBSCRIBE", "news"),
                 RESPCommand("CLIENT", "REPLY", "SKIP"), RESPCommand("client", ByteBuffer(string: "reply"), "off"),
                 RESPCommand("MONITOR"), RESPCommand("RESET"), RESPCommand("QUIT"),
             ] {
-                let error = await #expect(throws: RedisError.self) { try await node.send(command) }
+                let error = await #expect(throws: RedisError.self) { try await client.send(command) }
                 #expect(error?.code == .invalidArgument, "\(command)")
             }
             // Nothing reached the server (the INFO of this check is the only command counted).
             let after = try await server.info("stats")["total_commands_processed"]
             #expect(after.flatMap { Int($0) } == before.flatMap { Int($0) }.map { $0 + 1 })
-            #expect(try await node.get("k") == ByteBuffer(string: "v"))
-            #expect(try await node.send(RESPCommand("CLIENT", "ID")) != .null)
+            #expect(try await client.get("k") == ByteBuffer(string: "v"))
+            #expect(try await client.send(RESPCommand("CLIENT", "ID")) != .null)
         }
     }
 
@@ -447,12 +433,11 @@ import Testing
         configuration.connectionsPerNode = 1
         let client = try RedisClient(server: try RedisServer(url: "redis://:topsecret@127.0.0.1:\(port)"), configuration: configuration)
         defer { Task { await client.shutdown() } }
-        let node = client
-        let first = await #expect(throws: RedisError.self) { try await node.ping() }
+        let first = await #expect(throws: RedisError.self) { try await client.ping() }
         #expect(first?.code == .connectFailed)
         #expect(first?.description.contains("127.0.0.1:\(port)") == true)
         #expect(first?.description.contains("topsecret") == false)
-        let second = await #expect(throws: RedisError.self) { try await node.ping() }
+        let second = await #expect(throws: RedisError.self) { try await client.ping() }
         #expect(second?.code == .nodeUnavailable)
         #expect(second?.description.contains("topsecret") == false)
     }
@@ -471,8 +456,7 @@ import Testing
     @Test func gracefulShutdownDrainsInFlightCommandsThenRefusesNewOnes() async throws {
         try await withRedisServer { server in
             let client = try makeClient(server)
-            let node = client
-            try await node.set("k", value: ByteBuffer(string: "v"))
+            try await client.set("k", value: ByteBuffer(string: "v"))
             let serviceGroup = ServiceGroup(configuration: .init(services: [client], logger: Logger(label: "test")))
             async let running: Void = serviceGroup.run()
 
@@ -481,7 +465,7 @@ import Testing
                     group.addTask {
                         if index == 100 { await serviceGroup.triggerGracefulShutdown() }
                         do throws(RedisError) {
-                            _ = try await node.get("k")
+                            _ = try await client.get("k")
                             return nil
                         } catch { return error }
                     }
@@ -490,7 +474,7 @@ import Testing
             }
             try await running
             #expect(results.allSatisfy { $0 == nil || $0?.code == .clientShutdown })
-            let after = await #expect(throws: RedisError.self) { try await node.get("k") }
+            let after = await #expect(throws: RedisError.self) { try await client.get("k") }
             #expect(after?.code == .clientShutdown)
         }
     }

@@ -31,9 +31,8 @@ import Testing
             for host in ["127.0.0.1", "localhost"] {
                 let server = try RedisServer(url: "rediss://:tls-secret@\(host):\(tlsPort)/4")
                 let client = try RedisClient(server: server, configuration: configuration(trusting: certificates))
-                let node = client
-                try await node.set("over-tls", value: ByteBuffer(string: host))
-                #expect(try await node.get("over-tls") == ByteBuffer(string: host))
+                try await client.set("over-tls", value: ByteBuffer(string: host))
+                #expect(try await client.get("over-tls") == ByteBuffer(string: host))
                 await client.shutdown()
             }
             // It really went to database 4 through the TLS port.

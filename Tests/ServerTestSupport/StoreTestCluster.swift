@@ -24,7 +24,13 @@ public enum StoreBackend: String, CaseIterable, Sendable, CustomStringConvertibl
     /// (e.g. `memory` for the semantics alone, without starting a server).
     public static var underTest: [StoreBackend] {
         guard let names = ProcessInfo.processInfo.environment["MSM_TEST_BACKENDS"], !names.isEmpty else { return allCases }
-        return names.split(separator: ",").compactMap { StoreBackend(rawValue: String($0)) }
+        // A typo must not leave every session suite with no case to run (and "pass").
+        return names.split(separator: ",").map { name in
+            guard let backend = StoreBackend(rawValue: String(name)) else {
+                preconditionFailure("MSM_TEST_BACKENDS: unknown backend \"\(name)\"; use \(allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return backend
+        }
     }
 }
 
@@ -203,7 +209,7 @@ public final class StoreTestCluster: Sendable {
     /// The session store over every memory node, failover nodes marked; the cluster must run
     /// ``StoreBackend/memory``. Every app server of a test shares these nodes, as real ones would.
     public func makeMemoryTopology() -> SessionStoreTopology {
-        let failover = Set(failoverNodes.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init))
+        let failover = Set(SessionNodeListSyntax.tokens(in: failoverNodes))
         return SessionStoreTopology(
             nodes: ids.map { id in
                 guard case .memory(let node) = servers[id]! else { preconditionFailure("a memory topology for a \(backend) cluster") }

@@ -50,10 +50,14 @@ import Testing
     @Test func aNodeThatGoesDownWhileHungFailsItsWaiters() async throws {
         let node = FaultInjectingSessionStore(MemorySessionStore(), timeout: .seconds(30))
         node.fault = .hung
+        let clock = ContinuousClock()
+        let start = clock.now
         let waiter = Task { try await node.get("k") }
         try await Task.sleep(for: .milliseconds(50))
         node.fault = .down
-        await #expect(throws: SessionStoreError.self) { _ = try await waiter.value }
+        let error = await #expect(throws: SessionStoreError.self) { _ = try await waiter.value }
+        #expect(error?.message.contains("went down") == true)
+        #expect(clock.now - start < .seconds(5), "woken by the fault, not by its 30 s timeout")
     }
 
     @Test func theMemoryStoreRefusesValuesOverItsLimitAndForgetsOnRemoveAll() async throws {

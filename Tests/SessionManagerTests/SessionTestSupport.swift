@@ -54,12 +54,14 @@ struct Browser {
 }
 
 /// Retries until `body` returns true, for at most `limit`: recovery is asynchronous.
-func eventually(within limit: Duration = .seconds(10), _ body: () async throws -> Bool) async throws -> Bool {
+func eventually(
+    within limit: Duration = .seconds(10), every interval: Duration = .milliseconds(100), _ body: () async throws -> Bool
+) async throws -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now + limit
     while clock.now < deadline {
         if try await body() { return true }
-        try await Task.sleep(for: .milliseconds(100))
+        try await Task.sleep(for: interval)
     }
     return false
 }

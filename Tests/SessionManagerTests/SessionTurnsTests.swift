@@ -52,7 +52,7 @@ struct SessionTurnsTests {
                     turns.end("S1")
                 }
                 // Each waiter queued before the next is started.
-                while turns.waiting("S1") < waiter + 1 { await Task.yield() }
+                #expect(try await eventually(every: .milliseconds(1)) { turns.waiting("S1") == waiter + 1 }, "waiter \(waiter) queued")
             }
             turns.end("S1")
             try await group.waitForAll()
@@ -77,7 +77,7 @@ struct SessionTurnsTests {
         #expect(turns.heldCount == 0)
     }
 
-    @Test func aHandoffReachesTheNextWaiterOnlyWhenThereIsOne() async {
+    @Test func aHandoffReachesTheNextWaiterOnlyWhenThereIsOne() async throws {
         let turns = SessionTurns()
         _ = await turns.take("S1", timeout: .seconds(1))
         let stored = session()
@@ -87,7 +87,7 @@ struct SessionTurnsTests {
         #expect(turns.heldCount == 1)
 
         async let next = turns.take("S1", timeout: .seconds(30))
-        while turns.waiting("S1") < 1 { await Task.yield() }
+        #expect(try await eventually(every: .milliseconds(1)) { turns.waiting("S1") == 1 }, "the waiter queued")
         #expect(turns.handOff("S1", handoff))
         guard case .granted(let received?) = await next else {
             Issue.record("the waiter must receive the handoff")

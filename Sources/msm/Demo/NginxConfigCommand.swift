@@ -21,8 +21,9 @@ struct NginxConfigCommand: ParsableCommand {
     var keepalive = 32
 
     func run() throws {
-        let ports = appPorts.split(separator: ",").compactMap { Int($0) }
-        guard !ports.isEmpty, ports.count == appPorts.split(separator: ",").count, ports.allSatisfy({ (1...65535).contains($0) }) else {
+        let pieces = appPorts.split(separator: ",", omittingEmptySubsequences: false)
+        let ports = pieces.compactMap { Int($0) }
+        guard !appPorts.isEmpty, ports.count == pieces.count, ports.allSatisfy({ (1...65535).contains($0) }) else {
             throw ValidationError("--app-ports takes ports in 1...65535, comma separated, e.g. 8081,8082")
         }
         guard (1...65535).contains(port) else { throw ValidationError("--port takes a port in 1...65535") }
