@@ -110,7 +110,12 @@ public struct RedisServer: Sendable, Hashable, CustomStringConvertible {
             hostPort = remainder[..<slash]
             database = try Self.parseDatabase(remainder[remainder.index(after: slash)...])
         }
-        (host, port) = try Self.parseHostPort(hostPort)
+        do throws(ServerAddressRules.Problem) {
+            (host, port) = try ServerAddressRules.hostAndPort(
+                hostPort, defaultPort: Self.defaultPort, example: Self.example, ipv6Example: "redis://[::1]:6379")
+        } catch {
+            throw Self.invalid(error.reason)
+        }
         try validate()
     }
 
@@ -242,51 +247,5 @@ public struct RedisServer: Sendable, Hashable, CustomStringConvertible {
             throw invalid("database '\(text)' is too large; write e.g. \(example)/1")
         }
         return database
-    }
-
-    /// `host`, `host:port`, `[v6]` or `[v6]:port`; the port defaults to 6379.
-    private static func parseHostPort(_ text: Substring) throws(RedisError) -> (String, Int) {
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { throw bracketError }
-            let host = text[text.index(after: text.startIndex)..<close]
-            guard !host.isEmpty else {
-                throw invalid("empty IPv6 address in brackets; write e.g. redis://[::1]:6379")
-            }
-            guard host.contains(":") else {
-                throw invalid(
-                    "brackets are only for IPv6 addresses; write '\(host)' without brackets"
-                )
-            }
-            let after = text[text.index(after: close)...]
-            if after.isEmpty { return (String(host), RedisServer.defaultPort) }
-            guard after.hasPrefix(":") else { throw bracketError }
-            return (String(host), try parsePort(after.dropFirst()))
-        }
-        if text.contains("[") || text.contains("]") { throw bracketError }
-        let colons = text.count(where: { $0 == ":" })
-        if colons > 1 {
-            throw invalid(
-                "too many ':' in host:port; IPv6 hosts must be in brackets, e.g. redis://[::1]:6379"
-            )
-        }
-        guard let colon = text.firstIndex(of: ":") else { return (String(text), RedisServer.defaultPort) }
-        return (String(text[..<colon]), try parsePort(text[text.index(after: colon)...]))
-    }
-
-    private static var bracketError: RedisError {
-        invalid("unbalanced or misplaced brackets; write IPv6 hosts as redis://[::1]:6379")
-    }
-
-    /// Accepts only plain ASCII decimal digits; the range is checked by `validate`.
-    private static func parsePort(_ text: Substring) throws(RedisError) -> Int {
-        guard !text.isEmpty else {
-            throw invalid("missing port after ':'; write e.g. \(example), or drop the ':'")
-        }
-        guard text.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }), let port = Int(text) else {
-            throw invalid(
-                "port '\(text)' is not a decimal number; write a port in 1...65535, e.g. \(example)"
-            )
-        }
-        return port
     }
 }

@@ -15,20 +15,22 @@ import Synchronization
 /// clock.advance(by: .seconds(61))     // every session is now expired
 /// ```
 public final class ManualSessionClock: SessionClock {
-    private let milliseconds: Mutex<Int64>
+    private let start: Int64
+    /// Kept whole, so many small steps add up (a millisecond count would drop each fraction).
+    private let elapsed = Mutex(Duration.zero)
 
-    /// A clock at `start` (default: the system's time now).
+    /// A clock at `start` milliseconds since the Unix epoch (default: the system's time now).
     public init(startingAt start: Int64 = SystemSessionClock().nowMilliseconds()) {
-        milliseconds = Mutex(start)
+        self.start = start
     }
 
     public func nowMilliseconds() -> Int64 {
-        milliseconds.withLock { $0 }
+        let (seconds, attoseconds) = elapsed.withLock { $0 }.components
+        return start + seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
     /// Moves the clock forward.
     public func advance(by duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        milliseconds.withLock { $0 += seconds * 1000 + attoseconds / 1_000_000_000_000_000 }
+        elapsed.withLock { $0 += duration }
     }
 }

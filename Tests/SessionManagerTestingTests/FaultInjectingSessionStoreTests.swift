@@ -68,4 +68,17 @@ import Testing
         memory.removeAll()
         #expect(try await memory.get("k") == nil)
     }
+
+    @Test func aManualClockAddsUpSmallStepsAndAgesTheMemoryStore() async throws {
+        let clock = ManualSessionClock(startingAt: 1_000)
+        for _ in 0..<4 { clock.advance(by: .microseconds(500)) }
+        #expect(clock.nowMilliseconds() == 1_002)
+        let memory = MemorySessionStore(clock: clock)
+        try await memory.set("k", value: [1], expirationSeconds: 2)
+        clock.advance(by: .milliseconds(1_999))
+        #expect(try await memory.get("k") == [1])
+        clock.advance(by: .milliseconds(1))
+        #expect(try await memory.get("k") == nil, "expired exactly at its second")
+        #expect(memory.count == 0)
+    }
 }

@@ -3,21 +3,11 @@ import Testing
 @testable import SessionManager
 
 @Suite struct LocalSessionsTests {
-    private func session(_ random: String) -> Session {
-        Session(
-            state: Session.State(
-                id: SessionID.generate(nodeID: nil, route: nil), creationTime: 0, lastAccessedTime: 0,
-                maxInactiveInterval: 0, attributes: [:], storedAttributes: nil, storedAccessTime: 0
-            ),
-            coder: JSONSessionAttributeCoder()
-        )
-    }
-
     @Test func leastRecentlyUsedSessionsAreDroppedBeyondCapacity() {
         let local = LocalSessions(capacity: 10)
-        for index in 0..<10 { local.insert(session("\(index)"), random: "\(index)", retain: false) }
+        for index in 0..<10 { local.insert(makeSession(), random: "\(index)", retain: false) }
         _ = local.session("0", retain: false)  // recently used: survives
-        local.insert(session("10"), random: "10", retain: false)
+        local.insert(makeSession(), random: "10", retain: false)
         #expect(local.count <= 10)
         #expect(local.session("0", retain: false) != nil)
         #expect(local.session("10", retain: false) != nil)
@@ -26,14 +16,14 @@ import Testing
 
     @Test func sessionsInUseAreNeverEvicted() {
         let local = LocalSessions(capacity: 2)
-        local.insert(session("busy"), random: "busy", retain: true)
-        for index in 0..<10 { local.insert(session("\(index)"), random: "\(index)", retain: false) }
+        local.insert(makeSession(), random: "busy", retain: true)
+        for index in 0..<10 { local.insert(makeSession(), random: "\(index)", retain: false) }
         #expect(local.session("busy", retain: false) != nil)
     }
 
     @Test func theLastUserReleasesTheEntry() {
         let local = LocalSessions(capacity: 10)
-        local.insert(session("x"), random: "x", retain: true)
+        local.insert(makeSession(), random: "x", retain: true)
         _ = local.session("x", retain: true)
         #expect(local.release("x", dropWhenUnused: true) == false)
         #expect(local.session("x", retain: false) != nil)
@@ -42,7 +32,7 @@ import Testing
     }
 
     @Test func oversizedAttributeNamesAreAnErrorNotACrash() {
-        let session = session("x")
+        let session = makeSession()
         let name = String(repeating: "a", count: 66_000)
         let error = #expect(throws: SessionError.self) { try session.setAttribute(name, 1) }
         #expect(error?.code == .attributeCoding)
@@ -52,7 +42,7 @@ import Testing
 
     @Test func changingTheIDMovesTheSharedEntrySoEveryUserReleasesIt() {
         let local = LocalSessions(capacity: 10)
-        let shared = session("x")
+        let shared = makeSession()
         let old = shared.id.random
         local.insert(shared, random: old, retain: true)
         _ = local.session(old, retain: true)  // a second request shares it

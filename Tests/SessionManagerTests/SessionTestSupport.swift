@@ -65,3 +65,14 @@ func eventually(
     }
     return false
 }
+
+/// A session that was never stored, for tests of the in-memory machinery.
+func makeSession() -> Session {
+    Session(
+        state: Session.State(
+            id: SessionID.generate(nodeID: nil, route: nil), creationTime: 0, lastAccessedTime: 0,
+            maxInactiveInterval: 0, attributes: [:], storedAttributes: nil, storedAccessTime: 0
+        ),
+        coder: JSONSessionAttributeCoder()
+    )
+}

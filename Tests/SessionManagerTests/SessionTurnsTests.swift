@@ -5,16 +5,6 @@ import Testing
 
 /// The per-process turn queue of locking requests, without any store.
 struct SessionTurnsTests {
-    private func session() -> Session {
-        Session(
-            state: Session.State(
-                id: SessionID.generate(nodeID: nil, route: nil), creationTime: 0, lastAccessedTime: 0,
-                maxInactiveInterval: 0, attributes: [:], storedAttributes: [:], storedAccessTime: 0
-            ),
-            coder: JSONSessionAttributeCoder()
-        )
-    }
-
     @Test func aFreeTurnIsGrantedAtOnceAndEndsClean() async {
         let turns = SessionTurns()
         guard case .granted(nil) = await turns.take("S1", timeout: .seconds(1)) else {
@@ -80,7 +70,7 @@ struct SessionTurnsTests {
     @Test func aHandoffReachesTheNextWaiterOnlyWhenThereIsOne() async throws {
         let turns = SessionTurns()
         _ = await turns.take("S1", timeout: .seconds(1))
-        let stored = session()
+        let stored = makeSession()
         let lock = SessionLock(node: 0, key: "lock:S1", token: [1, 2, 3])
         let handoff = SessionTurns.Handoff(session: stored, lock: lock, lockedAt: .now, holders: 2)
         #expect(!turns.handOff("S1", handoff), "nobody waits: the turn stays the caller's")
