@@ -102,6 +102,19 @@ final class DemoClusterProcess: Sendable {
 
     var log: String { output.text }
 
+    /// The last lines of the app servers' logs (the demo removes them when it stops): what a
+    /// failing step shows, so a failure on a loaded CI machine can be diagnosed after the fact.
+    func appLogTails(lines: Int = 25) -> String {
+        guard let line = log.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("logs ") }) else {
+            return "(the demo printed no log directory)"
+        }
+        let directory = URL(fileURLWithPath: line.trimmingCharacters(in: .whitespaces).dropFirst("logs".count).trimmingCharacters(in: .whitespaces))
+        return ["A", "B"].map { route in
+            let text = (try? String(contentsOf: directory.appendingPathComponent("app-\(route).log"), encoding: .utf8)) ?? "(unreadable)"
+            return "app-\(route).log:\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
     /// Per node, the counters of the store commands the session manager sends: memcached's
     /// `stats` (gets, sets, touches, deletes) or Redis's per-command call counts.
     func storeCommandCounts() throws -> [[String: Int]] {
