@@ -13,6 +13,8 @@ let package = Package(
         // The session core and its framework adapters: no protocol client inside.
         .library(name: "SessionManager", targets: ["SessionManager"]),
         .library(name: "HummingbirdSessionManager", targets: ["HummingbirdSessionManager"]),
+        // hummingbird-auth's authenticator over distributed sessions (login puts the user in context.identity).
+        .library(name: "HummingbirdSessionAuth", targets: ["HummingbirdSessionAuth"]),
         // Faults on demand over the memory store, for your own tests.
         .library(name: "SessionManagerTesting", targets: ["SessionManagerTesting"]),
         // Session stores: pick the one you run; only it and its client get compiled.
@@ -112,6 +114,16 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .target(
+            name: "HummingbirdSessionAuth",
+            dependencies: [
+                "HummingbirdSessionManager",
+                "SessionManager",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
             name: "PersistDriverSupport",
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -202,6 +214,8 @@ let package = Package(
                 "SessionManagerTestSupport",
                 "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSwift6
         ),
@@ -237,6 +251,18 @@ let package = Package(
                 "SessionManager",
                 "ServerTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "HummingbirdSessionAuthTests",
+            dependencies: [
+                "HummingbirdSessionAuth",
+                "HummingbirdSessionManager",
+                "SessionManager",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSwift6

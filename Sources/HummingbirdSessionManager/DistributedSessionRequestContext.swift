@@ -62,6 +62,38 @@ public struct DistributedSessionContext: Sendable {
         try await existingSession()?.invalidate()
     }
 
+    /// The whole-session value (see `Session.value(as:)`) if the request has a
+    /// session; never creates one.
+    /// - Throws: as ``session()``; a 500 when the stored value is not a `Value`.
+    public func value<Value: Decodable>(as type: Value.Type = Value.self) async throws(SessionHTTPError) -> Value? {
+        try await onRequest { request throws(SessionError) in try await request.existingSession()?.value(as: type) }
+    }
+
+    /// Replaces the whole-session value, creating the session if there is none.
+    /// - Throws: as ``session()``.
+    public func setValue<Value: Encodable>(_ value: Value) async throws(SessionHTTPError) {
+        try await onRequest { request throws(SessionError) in try await request.session().setValue(value) }
+    }
+
+    /// Logs a user in: a new session id (against session fixation; the old id dies everywhere)
+    /// carrying `userID`, which ``userID(as:)`` and `DistributedSessionAuthenticator` read.
+    /// - Throws: as ``session()``.
+    public func logIn<UserID: Encodable & Sendable>(userID: UserID) async throws(SessionHTTPError) {
+        try await onRequest { request throws(SessionError) in _ = try await request.logIn(userID: userID) }
+    }
+
+    /// Logs out: ends the session (every copy removed, the cookie expired), if there is one.
+    /// - Throws: as ``session()``.
+    public func logOut() async throws(SessionHTTPError) {
+        try await onRequest { request throws(SessionError) in try await request.logOut() }
+    }
+
+    /// The logged-in user's id, if the request's session has one; never creates a session.
+    /// - Throws: as ``session()``.
+    public func userID<ID: Decodable & Sendable>(as type: ID.Type = ID.self) async throws(SessionHTTPError) -> ID? {
+        try await onRequest { request throws(SessionError) in try await request.userID(as: type) }
+    }
+
     /// Gives the session a new id, keeping its attributes, and kills the old id everywhere:
     /// call it at login against session fixation. The new cookie is sent with the response.
     @discardableResult
@@ -70,7 +102,7 @@ public struct DistributedSessionContext: Sendable {
     }
 
     /// Stores the session now instead of when the response is about to leave; see
-    /// ``SessionRequest/persist()``. Afterwards ``Session/id`` is final for this request.
+    /// `SessionRequest.persist()`. Afterwards `Session.id` is final for this request.
     public func persist() async throws(SessionHTTPError) {
         try await onRequest { request throws(SessionError) in try await request.persist() }
     }

@@ -50,15 +50,16 @@ extension MemcachedServer: SessionNodeAddress {
     }
 }
 
-/// Sessions in memcached, msm's original store: one ``MemcachedClient`` per node of the node
-/// list, seen by the ``SessionManager`` through `topology`.
+/// Sessions in memcached, msm's original store: one `MemcachedClient` per node of the node
+/// list, seen by the `SessionManager` through `topology`.
 ///
-/// Run it as a swift-service-lifecycle `Service` before the manager, so it shuts down after
-/// the manager's last writes (or call `shutdown()` yourself):
+/// Give it to the `SessionManager`, which owns it from then on: add only the manager to your
+/// app's services, and on shutdown it closes the store's connections after its last write.
 ///
 /// ```swift
 /// let store = try MemcachedSessionStore(nodes: "m1:10.0.0.1:11211,m2:10.0.0.2:11211", failoverNodes: "m1")
-/// let manager = try SessionManager(configuration: SessionManagerConfiguration(), store: store.topology)
+/// let manager = try SessionManager(configuration: SessionManagerConfiguration(), store: store)
+/// app.addServices(manager)
 /// ```
 public typealias MemcachedSessionStore = ClientSessionStore<MemcachedServer, MemcachedClient>
 
@@ -66,7 +67,7 @@ extension MemcachedClient: SessionStoreClient {}
 
 extension ClientSessionStore where Address == MemcachedServer, Client == MemcachedClient {
     /// A store over `nodeList`; no connection is opened before the first request.
-    /// - Throws: ``MemcachedError`` when `configuration` is inconsistent.
+    /// - Throws: `MemcachedError` when `configuration` is inconsistent.
     public convenience init(
         nodeList: MemcachedNodeList,
         configuration: MemcachedClientConfiguration = .init(),
@@ -83,7 +84,7 @@ extension ClientSessionStore where Address == MemcachedServer, Client == Memcach
     }
 
     /// A store over msm's `memcachedNodes` and `failoverNodes` settings.
-    /// - Throws: ``SessionConfigurationError`` naming the setting and the offending entry.
+    /// - Throws: `SessionConfigurationError` naming the setting and the offending entry.
     public convenience init(
         nodes: String,
         failoverNodes: String = "",
@@ -92,7 +93,7 @@ extension ClientSessionStore where Address == MemcachedServer, Client == Memcach
         logger: Logger = Logger(label: "memcached")
     ) throws(SessionConfigurationError) {
         try self.init(
-            nodes: nodes, failoverNodes: failoverNodes, clientSetting: "MemcachedClientConfiguration",
+            nodes: nodes, failoverNodes: failoverNodes, clientSetting: "configuration",
             client: { server throws(MemcachedError) in
                 try MemcachedClient(server: server, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
             },

@@ -38,15 +38,16 @@ extension RedisServer: SessionNodeAddress {
 }
 
 /// Sessions in Redis, with the same semantics as on memcached (the same keys, the same envelope,
-/// node ids in session ids so failover, backups and migration work alike): one ``RedisClient``
-/// per node of the node list, seen by the ``SessionManager`` through `topology`.
+/// node ids in session ids so failover, backups and migration work alike): one `RedisClient`
+/// per node of the node list, seen by the `SessionManager` through `topology`.
 ///
-/// Run it as a swift-service-lifecycle `Service` before the manager, so it shuts down after
-/// the manager's last writes (or call `shutdown()` yourself):
+/// Give it to the `SessionManager`, which owns it from then on: add only the manager to your
+/// app's services, and on shutdown it closes the store's connections after its last write.
 ///
 /// ```swift
 /// let store = try RedisSessionStore(nodes: "r1:redis://10.0.0.1,r2:redis://:secret@10.0.0.2:6380/1", failoverNodes: "r1")
-/// let manager = try SessionManager(configuration: SessionManagerConfiguration(), store: store.topology)
+/// let manager = try SessionManager(configuration: SessionManagerConfiguration(), store: store)
+/// app.addServices(manager)
 /// ```
 public typealias RedisSessionStore = ClientSessionStore<RedisServer, RedisClient>
 
@@ -54,7 +55,7 @@ extension RedisClient: SessionStoreClient {}
 
 extension ClientSessionStore where Address == RedisServer, Client == RedisClient {
     /// A store over `nodeList`; no connection is opened before the first request.
-    /// - Throws: ``RedisError`` when `configuration` is inconsistent or its TLS settings cannot be loaded.
+    /// - Throws: `RedisError` when `configuration` is inconsistent or its TLS settings cannot be loaded.
     public convenience init(
         nodeList: RedisNodeList,
         configuration: RedisClientConfiguration = .init(),
@@ -71,7 +72,7 @@ extension ClientSessionStore where Address == RedisServer, Client == RedisClient
     }
 
     /// A store over msm's `memcachedNodes` (Redis URLs) and `failoverNodes` settings.
-    /// - Throws: ``SessionConfigurationError`` naming the setting and the offending entry.
+    /// - Throws: `SessionConfigurationError` naming the setting and the offending entry.
     public convenience init(
         nodes: String,
         failoverNodes: String = "",
@@ -80,7 +81,7 @@ extension ClientSessionStore where Address == RedisServer, Client == RedisClient
         logger: Logger = Logger(label: "redis")
     ) throws(SessionConfigurationError) {
         try self.init(
-            nodes: nodes, failoverNodes: failoverNodes, clientSetting: "RedisClientConfiguration",
+            nodes: nodes, failoverNodes: failoverNodes, clientSetting: "configuration",
             client: { server throws(RedisError) in
                 try RedisClient(server: server, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
             },

@@ -8,11 +8,11 @@ public protocol SessionStoreClient: Sendable {
 
 /// A session store made of one protocol client per node of msm's node list: what
 /// `MemcachedSessionStore` and `RedisSessionStore` are. It gives the ``SessionManager`` the
-/// ``topology`` and, as a swift-service-lifecycle `Service`, closes every client on shutdown.
+/// ``topology``; the manager it is given to closes every client after its last write.
 ///
-/// Register it in the `ServiceGroup` before the manager, so it shuts down after the manager's
-/// last writes.
-public final class ClientSessionStore<Address: SessionNodeAddress, Client: SessionStoreClient>: Service, Sendable {
+/// Used without a manager (its clients alone), it is a swift-service-lifecycle `Service` of its
+/// own that closes the clients on graceful shutdown.
+public final class ClientSessionStore<Address: SessionNodeAddress, Client: SessionStoreClient>: SessionStore, Service {
     /// The nodes, their ids and failover marking.
     public let nodeList: SessionNodeList<Address>
     /// One client per node, in list order.
@@ -58,19 +58,29 @@ public final class ClientSessionStore<Address: SessionNodeAddress, Client: Sessi
 extension ClientSessionStore {
     /// For a store module's convenience initializer: parses msm's `memcachedNodes` and
     /// `failoverNodes` and makes the clients, every failure a ``SessionConfigurationError``
-    /// naming the setting (`clientSetting` for the client's own configuration).
+    /// naming the setting as the caller wrote it: `nodesSetting` or `failoverNodesSetting` (the
+    /// initializer's parameter names by default; a command line passes its flags), or
+    /// `clientSetting` for the client's own configuration.
     public convenience init<Failure: Error>(
         nodes: String,
         failoverNodes: String,
+        nodesSetting: String = "nodes",
+        failoverNodesSetting: String = "failoverNodes",
         clientSetting: String,
         client makeClient: (Address) throws(Failure) -> Client,
         node makeNode: (Client) -> any SessionStoreNode
     ) throws(SessionConfigurationError) {
         let nodeList: SessionNodeList<Address>
         do {
+            // Alone first, so an error in the node list is not blamed on the failover list.
+            _ = try SessionNodeList<Address>(parsing: nodes)
+        } catch {
+            throw SessionConfigurationError(setting: nodesSetting, error.description)
+        }
+        do {
             nodeList = try SessionNodeList(parsing: nodes, failoverNodes: failoverNodes)
         } catch {
-            throw SessionConfigurationError(setting: "memcachedNodes/failoverNodes", error.description)
+            throw SessionConfigurationError(setting: failoverNodesSetting, error.description)
         }
         do {
             try self.init(nodeList: nodeList, client: makeClient, node: makeNode)

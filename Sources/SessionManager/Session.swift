@@ -47,10 +47,23 @@ public final class Session: Sendable {
     /// When a request last used the session, in milliseconds since the Unix epoch.
     public var lastAccessedTime: Int64 { state.withLock { $0.lastAccessedTime } }
 
-    /// Seconds of inactivity before expiry; 0 or less: never.
-    public var maxInactiveInterval: Int {
-        get { state.withLock { $0.maxInactiveInterval } }
-        set { state.withLock { $0.maxInactiveInterval = newValue } }
+    /// Inactivity before this session expires, in whole seconds (a fraction rounds up); zero
+    /// or less: never. Starts as the configuration's `maxInactiveInterval`.
+    public var maxInactiveInterval: Duration {
+        get { .seconds(state.withLock { $0.maxInactiveInterval }) }
+        set {
+            let seconds = Self.wholeSeconds(newValue)
+            state.withLock { $0.maxInactiveInterval = seconds }
+        }
+    }
+
+    /// A duration as whole seconds, rounded up, clamped to what the store's envelope holds;
+    /// 0 for zero or negative (never expires).
+    static func wholeSeconds(_ duration: Duration) -> Int {
+        guard duration > .zero else { return 0 }
+        let (seconds, attoseconds) = duration.components
+        let rounded = attoseconds > 0 ? seconds.addingReportingOverflow(1).partialValue : seconds
+        return Int(clamping: min(rounded, Int64(Int32.max)))
     }
 
     /// True until the session has been written to the store once.
@@ -111,6 +124,42 @@ public final class Session: Sendable {
             state.attributes[name] = bytes
             state.changeCount &+= 1
         }
+    }
+
+    // MARK: The whole session as one value
+
+    /// Attribute names starting with this belong to the package (``value(as:)``, ``userID(as:)``):
+    /// always stored, whatever `sessionAttributeFilter` says.
+    public static let reservedAttributePrefix = "msm."
+    /// Where ``setValue(_:)`` keeps the whole-session value, beside any named attributes.
+    public static let valueAttributeName = "msm.value"
+    /// Where `SessionRequest.logIn(userID:)` records the logged-in user.
+    public static let userIDAttributeName = "msm.userID"
+
+    /// The whole-session value, for apps that keep their session as one `Codable` struct (as
+    /// hummingbird-auth's `SessionMiddleware<Session>` does) rather than named attributes;
+    /// `nil` until ``setValue(_:)`` was called.
+    /// - Throws: ``SessionError/Code/attributeCoding`` when the stored value is not a `Value`
+    ///   (for example after the struct changed incompatibly: catch it and start afresh).
+    public func value<Value: Decodable>(as type: Value.Type = Value.self) throws(SessionError) -> Value? {
+        try attribute(Self.valueAttributeName, as: type)
+    }
+
+    /// Replaces the whole-session value; setting the value it already has is not a change.
+    /// - Throws: ``SessionError/Code/attributeCoding`` when `value` cannot be encoded.
+    public func setValue<Value: Encodable>(_ value: Value) throws(SessionError) {
+        try setAttribute(Self.valueAttributeName, value)
+    }
+
+    /// Removes the whole-session value; named attributes stay.
+    public func removeValue() {
+        removeAttribute(Self.valueAttributeName)
+    }
+
+    /// The user `SessionRequest.logIn(userID:)` recorded; `nil` when nobody logged in.
+    /// - Throws: ``SessionError/Code/attributeCoding`` when the recorded id is not an `ID`.
+    public func userID<ID: Decodable>(as type: ID.Type = ID.self) throws(SessionError) -> ID? {
+        try attribute(Self.userIDAttributeName, as: type)
     }
 
     /// Longest attribute name accepted.

@@ -187,8 +187,10 @@ public enum SessionEnvelope {
 
     /// Decodes bytes written by ``encode(_:)`` (of this or an earlier supported version).
     ///
-    /// - Parameter maximumSize: inputs longer than this many bytes are rejected up front as
-    ///   ``SessionEnvelopeError/Kind/tooLarge``.
+    /// - Parameters:
+    ///   - bytes: a stored session, as ``encode(_:)`` wrote it.
+    ///   - maximumSize: inputs longer than this many bytes are rejected up front as
+    ///     ``SessionEnvelopeError/Kind/tooLarge``.
     /// - Throws: ``SessionEnvelopeError`` when the bytes are not a session this version can
     ///   read; see the type's documentation for which kind when.
     public static func decode(_ bytes: [UInt8], maximumSize: Int = 16 << 20) throws(SessionEnvelopeError) -> SessionRecord {

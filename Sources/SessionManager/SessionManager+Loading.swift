@@ -136,7 +136,7 @@ extension SessionManager {
         let now = now()
         let session = Session(
             state: Session.State(
-                id: id, creationTime: now, lastAccessedTime: now, maxInactiveInterval: configuration.maxInactiveInterval,
+                id: id, creationTime: now, lastAccessedTime: now, maxInactiveInterval: configuration.maxInactiveIntervalSeconds,
                 attributes: [:], storedAttributes: nil, storedAccessTime: now, mustStore: true
             ),
             coder: configuration.attributeCoder

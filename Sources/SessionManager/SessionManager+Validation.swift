@@ -7,19 +7,19 @@ extension SessionManager {
         }
         if configuration.enabled {
             if store.nodes.isEmpty {
-                throw SessionConfigurationError(setting: "memcachedNodes", "no store node given")
+                throw SessionConfigurationError(setting: "store", "the store has no node")
             }
             if store.nodes.count > 1, store.nodes.contains(where: { $0.id == nil }) {
-                throw SessionConfigurationError(setting: "memcachedNodes", "with several nodes every node needs an id (id:host:port)")
+                throw SessionConfigurationError(setting: "store", "with several nodes every node needs an id (id:host:port)")
             }
             for node in store.nodes {
                 if let id = node.id, !SessionID.isValidNodeID(id) {
                     throw SessionConfigurationError(
-                        setting: "memcachedNodes", "node id \"\(id)\" must be letters, digits or '_' (it becomes part of session ids)")
+                        setting: "store", "node id \"\(id)\" must be letters, digits or '_' (it becomes part of session ids)")
                 }
             }
             if !store.nodes.isEmpty, store.nodes.allSatisfy(\.isFailover) {
-                throw SessionConfigurationError(setting: "failoverNodes", "at least one node must not be a failover node")
+                throw SessionConfigurationError(setting: "store", "every node is a failover node; at least one must not be")
             }
         }
         if let route = configuration.route, !SessionID.isValidRoute(route) {

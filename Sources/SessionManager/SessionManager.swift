@@ -1,13 +1,18 @@
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// msm's session manager, free of any web framework: where sessions live, when they are loaded
 /// and stored, how they survive a dead store node or app server.
 ///
 /// Adapters call ``beginRequest(cookie:method:path:)`` when a request arrives, hand the returned
 /// ``SessionRequest`` to the handler, and call ``SessionRequest/finish()`` before the response
-/// leaves; it stores what changed and says which `Set-Cookie` to send. As a swift-service-lifecycle
-/// `Service` it lets asynchronous stores finish on shutdown.
+/// leaves; it stores what changed and says which `Set-Cookie` to send.
+///
+/// It owns its store: add the manager (and only it) to the app's services. Its `run()` waits for
+/// graceful shutdown, lets the writes still running after their responses finish
+/// (`sessionBackupAsync`), then closes the store's connections. Not run, those writes are lost
+/// at shutdown and the connections are never closed; the first request says so in the log.
 public final class SessionManager: Service, Sendable {
     /// The configuration in force.
     public let configuration: SessionManagerConfiguration
@@ -20,28 +25,36 @@ public final class SessionManager: Service, Sendable {
     let pendingWrites = PendingWrites()
     let metrics = SessionMetrics()
     let logger: Logger
+    let store: any SessionStore
+    /// Whether `run()` has started; a store with connections is then closed on shutdown.
+    let lifecycle = Atomic<Lifecycle>(.created)
     let patterns: SessionPatterns
     let onEvent: (@Sendable (SessionEvent) -> Void)?
     /// An unchanged session's store copy is rewritten (to keep its expiry) at most this often.
     let refreshIntervalMilliseconds: Int64
     private let cookies: SessionCookieFormatter
 
-    /// Creates a manager over `store`.
+    /// Creates a manager over `store`, which it owns from now on (see ``run()``).
     /// - Parameters:
+    ///   - configuration: the settings; checked here.
+    ///   - store: `MemcachedSessionStore`, `RedisSessionStore`, or a ``SessionStoreTopology``
+    ///     (for example ``MemorySessionStore/topology(nodeIDs:failoverNodeIDs:clock:)``).
+    ///   - logger: where the manager logs (nodes marked down and back, unreadable sessions, ...).
     ///   - onEvent: called when a session is created or destroyed (invalidated or found expired).
     /// - Throws: ``SessionConfigurationError`` naming the setting that cannot work.
     public init(
         configuration: SessionManagerConfiguration,
-        store: SessionStoreTopology,
+        store: some SessionStore,
         logger: Logger = Logger(label: "session-manager"),
         onEvent: (@Sendable (SessionEvent) -> Void)? = nil
     ) throws(SessionConfigurationError) {
         self.patterns = try SessionPatterns(configuration)
-        try Self.validate(configuration, store: store)
+        try Self.validate(configuration, store: store.topology)
         self.configuration = configuration
         self.logger = logger
+        self.store = store
         self.onEvent = onEvent
-        let topology = configuration.enabled ? store : SessionStoreTopology(nodes: [])
+        let topology = configuration.enabled ? store.topology : SessionStoreTopology(nodes: [])
         self.nodes = SessionNodes(topology: topology, availabilityTTL: configuration.nodeAvailabilityTTL, logger: logger)
         self.local = LocalSessions(capacity: configuration.maximumLocalSessions)
         self.locking = SessionLocking(
@@ -49,18 +62,24 @@ public final class SessionManager: Service, Sendable {
             logger: logger,
             metrics: metrics
         )
-        self.refreshIntervalMilliseconds = Int64(max(1, configuration.maxInactiveInterval / 10)) * 1000
+        self.refreshIntervalMilliseconds = Int64(max(1, configuration.maxInactiveIntervalSeconds / 10)) * 1000
         self.cookies = SessionCookieFormatter(configuration.cookie)
     }
 
     // MARK: Lifecycle
 
+    /// Where the manager is in its life as a `Service`.
+    enum Lifecycle: UInt8, AtomicRepresentable {
+        case created, warnedNotRunning, running
+    }
+
     /// Runs until graceful shutdown, then waits for the store writes still running after their
-    /// responses (`sessionBackupAsync`). Register it after the store's client in a `ServiceGroup`,
-    /// so it shuts down first and the client is still there for those writes.
+    /// responses (`sessionBackupAsync`), then closes the store (its clients' connections).
     public func run() async throws {
+        lifecycle.store(.running, ordering: .relaxed)
         try? await gracefulShutdown()
         await waitForPendingStores()
+        await store.shutdown()
     }
 
     /// Returns once no store write started by `sessionBackupAsync` is still running.
@@ -75,13 +94,26 @@ public final class SessionManager: Service, Sendable {
     /// - Parameters:
     ///   - cookie: the session cookie's value, if the request carried one. Anything that is not an
     ///     id this manager issued (malformed, unknown node) is treated as no cookie.
+    ///   - method: the request method, which `lockingMode` `auto` and `uriPattern` match.
     ///   - path: the request path without query string.
     public func beginRequest(cookie: String?, method: String, path: String) -> SessionRequest? {
+        if lifecycle.load(ordering: .relaxed) == .created { warnIfNotRunning() }
         if patterns.isIgnored(path: path) {
             metrics.ignoredRequests.increment()
             return nil
         }
         return SessionRequest(manager: self, cookie: cookie, requestedID: requestedSessionID(cookie), method: method, path: path)
+    }
+
+    /// Says once that the manager is not running as a service, when that costs something: a
+    /// store with connections to close (a bare topology owns none; tests use one without running).
+    private func warnIfNotRunning() {
+        guard lifecycle.compareExchange(expected: .created, desired: .warnedNotRunning, ordering: .relaxed).exchanged,
+            !(store is SessionStoreTopology)
+        else { return }
+        logger.warning(
+            "the SessionManager serves requests but is not running as a service: add it to your app's services (app.addServices(manager), or a ServiceGroup); otherwise writes still running at shutdown are lost and the store's connections are never closed"
+        )
     }
 
     /// True when `path` matches `requestURIIgnorePattern`.

@@ -31,8 +31,12 @@ public struct SessionManagerConfiguration: Sendable {
     /// Also keep a copy of every session on a second node, so one node crash loses nothing. Default `true`.
     public var backupEnabled: Bool = true
 
-    /// Seconds of inactivity after which a session expires; 0 or less: never (msm's `maxInactiveInterval`). Default 1800.
-    public var maxInactiveInterval: Int = 1800
+    /// Inactivity after which a session expires, in whole seconds (the store's resolution; a
+    /// fraction rounds up); zero or less: never (msm's `maxInactiveInterval`). Default 30 minutes.
+    public var maxInactiveInterval: Duration = .seconds(1800)
+
+    /// ``maxInactiveInterval`` as the store keeps it: whole seconds, rounded up; 0 for never.
+    var maxInactiveIntervalSeconds: Int { Session.wholeSeconds(maxInactiveInterval) }
 
     /// Prepended to every store key, to share nodes between applications (msm's `storageKeyPrefix`).
     /// Printable ASCII without spaces, at most 64 characters. Default empty.

@@ -30,10 +30,11 @@ struct SessionPatterns: Sendable {
         return lockRequests.matchesWhole("\(method) \(path)")
     }
 
-    /// The attributes that go to the store (msm's `sessionAttributeFilter`).
+    /// The attributes that go to the store (msm's `sessionAttributeFilter`); the package's own
+    /// (the whole-session value, the logged-in user) always do.
     func persistedAttributes(_ attributes: [String: [UInt8]]) -> [String: [UInt8]] {
         guard let attributeFilter else { return attributes }
-        return attributes.filter { attributeFilter.matchesWhole($0.key) }
+        return attributes.filter { $0.key.hasPrefix(Session.reservedAttributePrefix) || attributeFilter.matchesWhole($0.key) }
     }
 
     private static func compile(_ pattern: String?, setting: String) throws(SessionConfigurationError) -> NSRegularExpression? {

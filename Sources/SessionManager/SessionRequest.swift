@@ -137,6 +137,30 @@ public actor SessionRequest {
         return new
     }
 
+    /// Logs a user in: gives the session a new id (session fixation protection; the old id dies
+    /// everywhere) and records `userID` in it, where ``Session/userID(as:)`` (and the Hummingbird
+    /// authenticator) read it. Creates the session if there is none.
+    @discardableResult
+    public func logIn<UserID: Encodable & Sendable>(userID: UserID) async throws(SessionError) -> Session {
+        try await changeSessionID()
+        let session = try await session()
+        try session.setAttribute(Session.userIDAttributeName, userID)
+        return session
+    }
+
+    /// Logs out: ends the session, if there is one (every copy removed when the request finishes,
+    /// the cookie expired). Anything else the session held goes with it.
+    public func logOut() async throws(SessionError) {
+        try await existingSession()?.invalidate()
+    }
+
+    /// The logged-in user's id, if the request has a session and someone logged in; never creates.
+    /// - Throws: as ``existingSession()``, or ``SessionError/Code/attributeCoding`` when the
+    ///   recorded id is not an `ID`.
+    public func userID<ID: Decodable & Sendable>(as type: ID.Type = ID.self) async throws(SessionError) -> ID? {
+        try await existingSession()?.userID(as: type)
+    }
+
     /// Stores the session now rather than at ``finish()``: for a handler that must show where the
     /// session lives (after a failover its id names a new node only once it is stored there), or
     /// that wants the write done before it calls another service. ``finish()`` still runs.

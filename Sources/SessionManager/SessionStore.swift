@@ -26,8 +26,8 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
 }
 
 /// One node of a session store: the few operations msm's semantics need, with whole-second
-/// expirations: 0 means never, callers never pass a negative one. Implemented for memcached by ``MemcachedSessionStore`` and for Redis
-/// by ``RedisSessionStore``; each operation must be atomic on its node.
+/// expirations: 0 means never, callers never pass a negative one. Implemented for memcached by `MemcachedSessionStore` and for Redis
+/// by `RedisSessionStore`; each operation must be atomic on its node.
 ///
 /// Keys arrive already validated (hex session ids plus a checked prefix); values are opaque.
 public protocol SessionStoreNode: Sendable {
@@ -47,8 +47,24 @@ public protocol SessionStoreNode: Sendable {
     func ping() async throws(SessionStoreError)
 }
 
-/// The store's nodes by id, in list order, with msm's failover marking.
-public struct SessionStoreTopology: Sendable {
+/// What a ``SessionManager`` is built on: the store's nodes, and what must be closed once the
+/// manager's last write is done.
+///
+/// The manager owns the store it is given: its `run()` (a swift-service-lifecycle `Service`)
+/// waits for graceful shutdown, lets the writes still running after their responses finish
+/// (`sessionBackupAsync`), then calls ``shutdown()``. An app adds the manager alone to its
+/// services; nothing can be closed in the wrong order.
+public protocol SessionStore: Sendable {
+    /// The nodes the manager places sessions on.
+    var topology: SessionStoreTopology { get }
+    /// Closes what the store holds open (protocol clients' connections). Called once, after the
+    /// manager's last write.
+    func shutdown() async
+}
+
+/// The store's nodes by id, in list order, with msm's failover marking. As a ``SessionStore`` it
+/// owns nothing: closing the nodes' clients, if any, is the caller's business.
+public struct SessionStoreTopology: SessionStore {
     /// One node of the topology.
     public struct Node: Sendable {
         /// The id carried in session ids; `nil` for a single node listed without id.
@@ -73,6 +89,12 @@ public struct SessionStoreTopology: Sendable {
     public init(nodes: [Node]) {
         self.nodes = nodes
     }
+
+    /// Itself.
+    public var topology: SessionStoreTopology { self }
+
+    /// Nothing to close.
+    public func shutdown() async {}
 }
 
 /// Runs one operation of a store node over a protocol client: once more when it failed only

@@ -1,7 +1,7 @@
 import SessionManager
 import Synchronization
 
-/// A store node that fails on command: wraps another node (usually a ``MemorySessionStore``) and
+/// A store node that fails on command: wraps another node (usually a `MemorySessionStore`) and
 /// makes it behave like a memcached or Redis server that was killed, froze, or restarted empty.
 ///
 /// Failover, backup, migration and timeout behaviour can so be tested in milliseconds, without
@@ -21,10 +21,10 @@ import Synchronization
 public final class FaultInjectingSessionStore: SessionStoreNode {
     /// What goes wrong.
     public enum Fault: Sendable, Hashable {
-        /// Every operation fails at once with ``SessionStoreError/Kind/nodeUnavailable``.
+        /// Every operation fails at once with `SessionStoreError.Kind.nodeUnavailable`.
         case down
         /// Every operation waits ``FaultInjectingSessionStore/timeout`` (unless the fault is
-        /// lifted sooner), then fails with ``SessionStoreError/Kind/nodeUnavailable``: a client's
+        /// lifted sooner), then fails with `SessionStoreError.Kind.nodeUnavailable`: a client's
         /// operation timeout against a frozen server.
         case hung
     }
@@ -64,7 +64,9 @@ public final class FaultInjectingSessionStore: SessionStoreNode {
     private let state = Mutex(State())
 
     /// Wraps `base`.
-    /// - Parameter timeout: how long a hung operation waits; default 500 ms.
+    /// - Parameters:
+    ///   - base: the node operations reach when no fault is set.
+    ///   - timeout: how long a hung operation waits; default 500 ms.
     public init(_ base: any SessionStoreNode, timeout: Duration = .milliseconds(500)) {
         self.base = base
         self.timeout = timeout

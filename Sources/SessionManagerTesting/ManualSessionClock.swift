@@ -3,14 +3,14 @@ import Synchronization
 
 /// A wall clock that moves only when a test says so: expiry tests advance it instead of waiting.
 ///
-/// Give the same clock to the `SessionManager` (``SessionManagerConfiguration/clock``) and to
+/// Give the same clock to the `SessionManager` (`SessionManagerConfiguration.clock`) and to
 /// the `MemorySessionStore` nodes, so sessions and their store copies age together:
 ///
 /// ```swift
 /// let clock = ManualSessionClock()
 /// var configuration = SessionManagerConfiguration()
 /// configuration.clock = clock
-/// configuration.maxInactiveInterval = 60
+/// configuration.maxInactiveInterval = .seconds(60)
 /// let manager = try SessionManager(configuration: configuration, store: MemorySessionStore.topology(nodeIDs: ["m1", "m2"], clock: clock))
 /// clock.advance(by: .seconds(61))     // every session is now expired
 /// ```

@@ -17,17 +17,18 @@ import Testing
 
     @Test func badSettingsAreConfigurationErrorsNamingTheSetting() {
         let list = #expect(throws: SessionConfigurationError.self) { try MemcachedSessionStore(nodes: "m1:127.0.0.1:0") }
-        #expect(list?.setting == "memcachedNodes/failoverNodes")
+        #expect(list?.setting == "nodes", "named as the caller wrote it: the parameter")
         #expect(list?.message.contains("m1:127.0.0.1:0") == true)
         let failover = #expect(throws: SessionConfigurationError.self) {
             try MemcachedSessionStore(nodes: "m1:127.0.0.1:1,m2:127.0.0.1:2", failoverNodes: "m3")
         }
+        #expect(failover?.setting == "failoverNodes", "a bad failover list is not blamed on the node list")
         #expect(failover?.message.contains("m3") == true)
         var configuration = MemcachedClientConfiguration()
         configuration.connectionsPerNode = 0
         let client = #expect(throws: SessionConfigurationError.self) {
             try MemcachedSessionStore(nodes: "127.0.0.1:1", configuration: configuration)
         }
-        #expect(client?.setting == "MemcachedClientConfiguration")
+        #expect(client?.setting == "configuration")
     }
 }

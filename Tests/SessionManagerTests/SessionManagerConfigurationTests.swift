@@ -49,7 +49,7 @@ import Testing
         let error = #expect(throws: SessionConfigurationError.self) {
             try SessionManager(configuration: SessionManagerConfiguration(), store: allFailover)
         }
-        #expect(error?.setting == "failoverNodes")
+        #expect(error?.setting == "store", "the parameter the topology was passed as")
     }
 
     @Test(arguments: ["none", "all", "auto", "uriPattern:POST /.*"])

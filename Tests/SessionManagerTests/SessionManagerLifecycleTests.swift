@@ -13,7 +13,7 @@ import Testing
     func expiredSessionsAreGoneAndFireAnEvent(backend: StoreBackend, sticky: Bool) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
             let events = EventLog()
-            let a = try cluster.makeServer(route: "A", sticky: sticky, events: events) { $0.maxInactiveInterval = 2 }
+            let a = try cluster.makeServer(route: "A", sticky: sticky, events: events) { $0.maxInactiveInterval = .seconds(2) }
             var browser = Browser()
             let first = try await browser.visit(a)
             #expect(events.all == [.created(first.id)])
@@ -28,8 +28,8 @@ import Testing
     @Test(arguments: StoreBackend.underTest, [true, false])
     func readOnlyUseKeepsASessionAlive(backend: StoreBackend, sticky: Bool) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
-            let a = try cluster.makeServer(route: "A", sticky: sticky) { $0.maxInactiveInterval = 2 }
-            let b = try cluster.makeServer(route: "B", sticky: sticky) { $0.maxInactiveInterval = 2 }
+            let a = try cluster.makeServer(route: "A", sticky: sticky) { $0.maxInactiveInterval = .seconds(2) }
+            let b = try cluster.makeServer(route: "B", sticky: sticky) { $0.maxInactiveInterval = .seconds(2) }
             var browser = Browser()
             let first = try await browser.visit(a)
             for round in 0..<6 {

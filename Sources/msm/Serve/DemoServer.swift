@@ -24,10 +24,10 @@ struct DemoServer {
         var logger = Logger(label: "msm")
         logger.logLevel = settings.logLevel
 
-        let (client, topology) = try makeStore(logger: logger)
+        let store = try makeStore(logger: logger)
         let manager: SessionManager
         do {
-            manager = try SessionManager(configuration: settings.session, store: topology, logger: logger)
+            manager = try SessionManager(configuration: settings.session, store: store, logger: logger)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -45,7 +45,8 @@ struct DemoServer {
         let application = Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "msm"),
-            services: [client, manager],  // shut down in reverse: the manager's pending writes first
+            services: [manager],  // it owns the store: its pending writes first, then the connections
+
             logger: logger
         )
         logger.notice(
@@ -60,18 +61,16 @@ struct DemoServer {
         try await application.runService()
     }
 
-    /// The store of the configured backend (a service: it closes its clients' connections) and
-    /// its topology. Both get the same timeouts and a 1 s reconnect cap, so the demo notices a
-    /// returning node within a second on either backend.
-    private func makeStore(logger: Logger) throws -> (any Service, SessionStoreTopology) {
+    /// The store of the configured backend, for the manager to own. Both backends get the same
+    /// timeouts and a 1 s reconnect cap, so the demo notices a returning node within a second.
+    private func makeStore(logger: Logger) throws -> any SessionStore {
         switch settings.nodes {
         case .memcached(let nodeList):
             var configuration = MemcachedClientConfiguration()
             configuration.operationTimeout = settings.operationTimeout
             configuration.connectTimeout = settings.operationTimeout
             configuration.maximumReconnectDelay = .seconds(1)
-            let store = try MemcachedSessionStore(nodeList: nodeList, configuration: configuration, logger: logger)
-            return (store, store.topology)
+            return try MemcachedSessionStore(nodeList: nodeList, configuration: configuration, logger: logger)
         case .redis(let nodeList):
             var configuration = RedisClientConfiguration()
             configuration.operationTimeout = settings.operationTimeout
@@ -80,8 +79,7 @@ struct DemoServer {
             if let authority = settings.redisTLSAuthorityFile {
                 configuration.tlsConfiguration.trustRoots = .file(authority)
             }
-            let store = try RedisSessionStore(nodeList: nodeList, configuration: configuration, logger: logger)
-            return (store, store.topology)
+            return try RedisSessionStore(nodeList: nodeList, configuration: configuration, logger: logger)
         }
     }
 }

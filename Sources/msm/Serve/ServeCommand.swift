@@ -165,7 +165,7 @@ struct ServeSettings {
         session.requestURIIgnorePattern =
             value(command.requestUriIgnorePattern, "MSM_REQUEST_URI_IGNORE_PATTERN") ?? #".*\.(ico|png|gif|jpg|css|js)$"#
         session.cookie.name = value(command.cookieName, "MSM_COOKIE_NAME") ?? "SESSIONID"
-        session.maxInactiveInterval = try number(command.maxInactiveInterval, "MSM_MAX_INACTIVE_INTERVAL", default: 1800)
+        session.maxInactiveInterval = .seconds(try number(command.maxInactiveInterval, "MSM_MAX_INACTIVE_INTERVAL", default: 1800))
         session.sessionBackupAsync = try boolean(command.sessionBackupAsync, "MSM_SESSION_BACKUP_ASYNC", default: false)
         session.storageKeyPrefix = value(command.storageKeyPrefix, "MSM_STORAGE_KEY_PREFIX") ?? ""
         session.lockTimeout = operationTimeout
@@ -183,14 +183,21 @@ enum StoreNodes: Sendable {
     /// a list mixing both is refused. Errors name the flags and never a password (the node list
     /// redacts credentials in what it quotes).
     init(parsing nodeList: String, failoverNodes: String) throws {
+        let isRedis = SessionNodeListSyntax.namesURLs(nodeList)
         do {
-            if SessionNodeListSyntax.namesURLs(nodeList) {
+            // The node list alone first, so its errors are not blamed on the failover list.
+            _ = isRedis ? try RedisNodeList(parsing: nodeList).nodes.count : try MemcachedNodeList(parsing: nodeList).nodes.count
+        } catch {
+            throw ValidationError("--memcached-nodes (MSM_MEMCACHED_NODES): \(error)")
+        }
+        do {
+            if isRedis {
                 self = .redis(try RedisNodeList(parsing: nodeList, failoverNodes: failoverNodes))
             } else {
                 self = .memcached(try MemcachedNodeList(parsing: nodeList, failoverNodes: failoverNodes))
             }
         } catch {
-            throw ValidationError("--memcached-nodes/--failover-nodes: \(error)")
+            throw ValidationError("--failover-nodes (MSM_FAILOVER_NODES): \(error)")
         }
     }
 

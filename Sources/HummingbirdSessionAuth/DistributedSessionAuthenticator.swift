@@ -1,0 +1,62 @@
+import Hummingbird
+import HummingbirdAuth
+import HummingbirdSessionManager
+import SessionManager
+
+/// hummingbird-auth's session authenticator for distributed sessions: reads the user id that
+/// `context.sessions.logIn(userID:)` recorded, loads the user from `users`, and puts it in
+/// `context.identity`, where hummingbird-auth's `IsAuthenticatedMiddleware` and
+/// `requireIdentity()` find it.
+///
+/// Install it after `DistributedSessionMiddleware`. It reads the session of every request it
+/// sees (a store read in non-sticky mode, the session's lock with `lockingMode all`), so put it
+/// on the routes that need a user rather than in front of static files.
+///
+/// ```swift
+/// router.add(middleware: DistributedSessionMiddleware(manager: manager))
+/// router.add(middleware: DistributedSessionAuthenticator(context: AppContext.self) { (id: String, _) in
+///     await users.find(id)
+/// })
+/// ```
+public struct DistributedSessionAuthenticator<
+    Context: AuthRequestContext & DistributedSessionRequestContext,
+    Repository: UserSessionRepository
+>: AuthenticatorMiddleware where Repository.User == Context.Identity, Repository.Identifier: Sendable {
+    /// The user type put in `context.identity`.
+    public typealias Identity = Context.Identity
+
+    /// Where users are found by the id recorded at login.
+    public let users: Repository
+
+    /// An authenticator over a hummingbird-auth user repository whose `Identifier` is the type
+    /// passed to `logIn(userID:)`.
+    public init(users: Repository, context: Context.Type = Context.self) {
+        self.users = users
+    }
+
+    /// An authenticator over a closure that finds a user by the id recorded at login.
+    public init<UserID: Codable & Sendable>(
+        context: Context.Type = Context.self,
+        getUser: @escaping @Sendable (UserID, UserRepositoryContext) async throws -> Context.Identity?
+    ) where Repository == UserSessionClosureRepository<UserID, Context.Identity> {
+        self.users = UserSessionClosureRepository(getUser)
+    }
+
+    /// The logged-in user, or `nil` (no session, nobody logged in, or the user is gone).
+    ///
+    /// A recorded id that no longer decodes as the repository's `Identifier` (its type changed
+    /// in a deployment) means "not logged in", with a warning, rather than a failed request. A
+    /// store or lock failure is thrown as `SessionHTTPError` (503).
+    public func authenticate(request: Request, context: Context) async throws -> Identity? {
+        let userID: Repository.Identifier?
+        do {
+            userID = try await context.sessions.userID(as: Repository.Identifier.self)
+        } catch {
+            guard error.underlying?.code == .attributeCoding else { throw error }
+            context.logger.warning("session user id unreadable; treating the request as not logged in", metadata: ["error": "\(error)"])
+            return nil
+        }
+        guard let userID else { return nil }
+        return try await users.getUser(from: userID, context: UserRepositoryContext(logger: context.logger))
+    }
+}
