@@ -7,6 +7,7 @@
 #   make format-check              fail on unformatted Swift (CI runs it)
 #   make bench-client              memcached client benchmark (release build)
 #   make bench-redis               Redis client benchmark against redis-benchmark (release build)
+#   make docs                      API reference (DocC) of every library product in .build/docs; fails on any warning
 
 SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
@@ -15,7 +16,7 @@ BENCH_FLAGS ?=
 DEMO_FLAGS ?=
 HTTP_BENCH_FLAGS ?=
 
-.PHONY: all build test test-examples format format-check demo bench bench-client bench-redis bench-http clean
+.PHONY: all build test test-examples format format-check demo bench bench-client bench-redis bench-http docs clean
 
 all: build
 
@@ -24,6 +25,7 @@ build:
 
 test:
 	bash scripts/install-deps.sh test
+	python3 scripts/check-readme-snippets.py
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 	$(SWIFT) test $(SWIFT_BUILD_FLAGS) $(SWIFT_TEST_FLAGS)
 	python3 Benchmarks/http/test_run.py
@@ -35,7 +37,7 @@ test-examples:
 	bash scripts/install-deps.sh test
 	python3 scripts/test-examples.py --swift $(SWIFT)
 
-SWIFT_FORMAT_PATHS = Sources Tests Benchmarks Examples/Sources Package.swift Examples/Package.swift
+SWIFT_FORMAT_PATHS = Sources Tests Benchmarks Examples/Sources Examples/Tests Package.swift Examples/Package.swift
 
 format:
 	$(SWIFT) format --in-place --recursive --parallel $(SWIFT_FORMAT_PATHS)
@@ -73,6 +75,11 @@ bench-http:
 	python3 Benchmarks/http/run.py --msm "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/msm" $(HTTP_BENCH_FLAGS)
 
 bench: bench-client bench-redis bench-http
+
+# One catalog per library product (Sources/<Target>/Documentation.docc), built by the toolchain's
+# own docc from symbol graphs of a separate build (.build/docs/scratch), warnings as errors.
+docs:
+	SWIFT=$(SWIFT) bash scripts/docs.sh
 
 clean:
 	$(SWIFT) package clean

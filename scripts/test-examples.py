@@ -3,10 +3,16 @@
 
     python3 scripts/test-examples.py [--swift swift]
 
-HummingbirdMemcached: built alone first, from its own product, and its build folder is checked to
-hold no RedisClient, swift-nio-ssl or Vapor module (the layout promises a memcached-only app never
-compiles them). Then memcached and the app start; two visits with the cookie count 1, 2; the app is
-restarted and the third visit counts 3, so the session lived in memcached, not in the process.
+HummingbirdMemcached: built alone first, from its own product, and the objects it links are checked
+to come from no RedisClient, swift-nio-ssl or Vapor module (the layout promises a memcached-only
+app never compiles them). Then memcached and the app start; two visits with the cookie count 1, 2;
+the app is restarted and the third visit counts 3, so the session lived in memcached, not in the
+process.
+
+Then every example and its tests are built (the README's snippets live in them:
+scripts/check-readme-snippets.py), the examples' own tests run (HummingbirdCart on the memory
+store), and HummingbirdCart runs against memcached: a cart, a login, an app restart, and the cart
+and the login are still there; logout ends both.
 Every process started here is stopped here, by its pid.
 """
 
@@ -43,10 +49,10 @@ def find(program):
     return path
 
 
-def build(swift, product):
+def swift_build(swift, arguments, what):
     started = time.monotonic()
-    log(f"building {product} (the first build compiles SwiftNIO and Hummingbird: a few minutes)")
-    command = [swift, "build", "--package-path", EXAMPLES, "--product", product]
+    log(f"building {what} (the first build compiles SwiftNIO and Hummingbird: a few minutes)")
+    command = [swift, "build", "--package-path", EXAMPLES] + arguments
     attempt = subprocess.run(command, capture_output=True, text=True)
     if attempt.returncode != 0 and "missing inputs" in attempt.stdout + attempt.stderr:
         # SwiftPM keeps its build plan when a file of a path dependency (this repository) is
@@ -61,21 +67,26 @@ def build(swift, product):
         print(attempt.stdout, end="", file=sys.stderr)
         print(attempt.stderr, end="", file=sys.stderr)
         raise subprocess.CalledProcessError(attempt.returncode, command)
-    log(f"built {product} in {time.monotonic() - started:.0f} s")
-    bin_path = subprocess.run(
+    log(f"built {what} in {time.monotonic() - started:.0f} s")
+    return subprocess.run(
         [swift, "build", "--package-path", EXAMPLES, "--show-bin-path"], check=True, capture_output=True, text=True
     ).stdout.strip()
-    return bin_path
 
 
-def compiled_modules(bin_path):
-    """Modules with object files: SwiftPM also makes empty folders for targets it planned but did not build."""
+def build(swift, product):
+    return swift_build(swift, ["--product", product], product)
+
+
+def linked_modules(bin_path, product):
+    """The modules whose objects the product links: what building it compiled. Read from the link
+    file list SwiftPM writes for the product, so other products built earlier do not count."""
+    link_list = os.path.join(bin_path, f"{product}.product", "Objects.LinkFileList")
     modules = set()
-    for name in os.listdir(bin_path):
-        folder = os.path.join(bin_path, name)
-        if name.endswith(".build") and os.path.isdir(folder):
-            if any(f.endswith(".o") for _, _, files in os.walk(folder) for f in files):
-                modules.add(name[: -len(".build")])
+    with open(link_list) as objects:
+        for line in objects:
+            for part in line.strip().strip("'\"").split(os.sep):
+                if part.endswith(".build"):
+                    modules.add(part[: -len(".build")])
     return modules
 
 
@@ -92,10 +103,10 @@ def wait_until_listening(port, process, timeout=30):
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
-def get(port, path, cookie=None):
+def get(port, path, cookie=None, method="GET"):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        connection.request(method, path, headers={"Cookie": cookie} if cookie else {})
         response = connection.getresponse()
         return response.status, response.getheader("Set-Cookie"), response.read().decode()
     finally:
@@ -149,16 +160,13 @@ def check(condition, message):
 
 def hummingbird_memcached(swift, processes):
     bin_path = build(swift, "HummingbirdMemcached")
-    modules = compiled_modules(bin_path)
+    modules = linked_modules(bin_path, "HummingbirdMemcached")
     check("MemcachedClient" in modules and "Hummingbird" in modules, f"the module check sees no compiled module: {sorted(modules)}")
     forbidden = sorted(m for m in modules if m.startswith(FORBIDDEN_MODULES))
     check(not forbidden, f"a memcached-only app compiled {', '.join(forbidden)}")
     log("HummingbirdMemcached compiled no RedisClient, swift-nio-ssl or Vapor")
 
-    memcached_port, app_port = free_port(), free_port()
-    as_root = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses to run as root otherwise
-    memcached = processes.start([find("memcached"), "-l", "127.0.0.1", "-p", str(memcached_port), "-U", "0", "-m", "16"] + as_root)
-    wait_until_listening(memcached_port, memcached)
+    memcached_port, app_port = start_memcached(processes), free_port()
     env = dict(os.environ, MEMCACHED_NODES=f"127.0.0.1:{memcached_port}", PORT=str(app_port))
     app = processes.start([os.path.join(bin_path, "HummingbirdMemcached")], env=env)
     wait_until_listening(app_port, app)
@@ -179,23 +187,83 @@ def hummingbird_memcached(swift, processes):
     log("HummingbirdMemcached: 3 visits, one app restart, one session in memcached")
 
 
+def start_memcached(processes):
+    port = free_port()
+    as_root = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses to run as root otherwise
+    memcached = processes.start([find("memcached"), "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16"] + as_root)
+    wait_until_listening(port, memcached)
+    return port
+
+
+def every_example_and_its_tests(swift):
+    swift_build(swift, ["--build-tests"], "every example and its tests")
+    started = time.monotonic()
+    result = subprocess.run([swift, "test", "--package-path", EXAMPLES, "--skip-build"], capture_output=True, text=True)
+    if result.returncode != 0:
+        print(result.stdout[-6000:], end="", file=sys.stderr)
+        print(result.stderr[-3000:], end="", file=sys.stderr)
+        raise AssertionError("the examples' own tests failed")
+    summary = [line for line in result.stdout.splitlines() if "Test run with" in line]
+    log(f"examples' tests: {summary[-1].strip() if summary else 'passed'} ({time.monotonic() - started:.0f} s)")
+
+
+def hummingbird_cart(swift, processes):
+    bin_path = swift_build(swift, ["--product", "HummingbirdCart"], "HummingbirdCart")
+    env = dict(os.environ, MEMCACHED_NODES=f"127.0.0.1:{start_memcached(processes)}", PORT=str(free_port()))
+    port = int(env["PORT"])
+    app = processes.start([os.path.join(bin_path, "HummingbirdCart")], env=env)
+    wait_until_listening(port, app)
+
+    status, set_cookie, body = get(port, "/cart")
+    check(status == 200 and body == "" and set_cookie is None, f"an anonymous cart creates no session: {status} {set_cookie!r}")
+    status, set_cookie, body = get(port, "/cart/items?item=tea", method="POST")
+    check(status == 200 and set_cookie, f"adding to the cart creates the session: {status} {set_cookie!r} {body!r}")
+    anonymous = set_cookie.split(";")[0]
+    status, set_cookie, body = get(port, "/login?user=alice&password=wonderland", anonymous, method="POST")
+    check(status == 200 and set_cookie and set_cookie.split(";")[0] != anonymous, f"login rotates the id: {status} {set_cookie!r}")
+    cookie = set_cookie.split(";")[0]
+
+    processes.stop(app)  # SIGTERM: graceful shutdown
+    app = processes.start([os.path.join(bin_path, "HummingbirdCart")], env=env)
+    wait_until_listening(port, app)
+    status, _, body = get(port, "/cart", cookie)
+    check(status == 200 and body == "tea", f"after an app restart the cart is in memcached: {status} {body!r}")
+    status, _, body = get(port, "/account", cookie)
+    check(status == 200 and body == "Alice", f"after an app restart the login holds: {status} {body!r}")
+    status, _, _ = get(port, "/account", anonymous)
+    check(status == 401, f"the pre-login id is dead: {status}")
+    status, set_cookie, _ = get(port, "/logout", cookie, method="POST")
+    check(status == 200 and set_cookie and "Max-Age=0" in set_cookie, f"logout expires the cookie: {set_cookie!r}")
+    status, _, body = get(port, "/cart", cookie)
+    check(status == 200 and body == "", f"logout ends the cart too: {body!r}")
+    log("HummingbirdCart: cart, login, app restart, logout against memcached")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--swift", default=os.environ.get("SWIFT", "swift"))
     arguments = parser.parse_args()
+    checks = [
+        ("HummingbirdMemcached", lambda processes: hummingbird_memcached(arguments.swift, processes)),
+        ("every example and its tests", lambda processes: every_example_and_its_tests(arguments.swift)),
+        ("HummingbirdCart", lambda processes: hummingbird_cart(arguments.swift, processes)),
+    ]
+    passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="msm-examples-") as directory:
-        processes = Processes(directory)
-        try:
-            hummingbird_memcached(arguments.swift, processes)
-        except Exception as error:  # anything at all: report it, and stop what was started
-            print(f"test-examples: FAILED: {type(error).__name__}: {error}", file=sys.stderr)
-            processes.print_logs()
-            print("0 passed, 1 failed")
-            return 1
-        finally:
-            processes.stop_all()
-    print("1 passed, 0 failed")
-    return 0
+        for index, (name, run) in enumerate(checks):
+            processes = Processes(os.path.join(directory, str(index)))
+            os.makedirs(processes.directory)
+            try:
+                run(processes)
+                passed += 1
+            except Exception as error:  # anything at all: report it, and stop what was started
+                print(f"test-examples: FAILED {name}: {type(error).__name__}: {error}", file=sys.stderr)
+                processes.print_logs()
+                failed += 1
+            finally:
+                processes.stop_all()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ struct HummingbirdMemcachedExample {
         let store = try MemcachedSessionStore(nodes: environment["MEMCACHED_NODES"] ?? "127.0.0.1:11211")
         var configuration = SessionManagerConfiguration()
         configuration.route = environment["ROUTE"]
-        let manager = try SessionManager(configuration: configuration, store: store.topology)
+        let manager = try SessionManager(configuration: configuration, store: store)
 
         let router = Router(context: BasicDistributedSessionRequestContext.self)
         router.add(middleware: DistributedSessionMiddleware(manager: manager))
@@ -33,8 +33,9 @@ struct HummingbirdMemcachedExample {
         }
 
         var app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
-        // The store first, so it shuts down last: the manager's last writes still reach memcached.
-        app.addServices(store, manager)
+        // The manager owns the store: on shutdown its last writes reach memcached, then it closes
+        // the connections.
+        app.addServices(manager)
         try await app.runService()
     }
 }
