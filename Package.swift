@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "HummingbirdSessionManager", targets: ["HummingbirdSessionManager"]),
         // hummingbird-auth's authenticator over distributed sessions (login puts the user in context.identity).
         .library(name: "HummingbirdSessionAuth", targets: ["HummingbirdSessionAuth"]),
+        // The Vapor 4 middleware and `req.distributedSession` (a Hummingbird app never compiles Vapor).
+        .library(name: "VaporSessionManager", targets: ["VaporSessionManager"]),
         // Faults on demand over the memory store, for your own tests.
         .library(name: "SessionManagerTesting", targets: ["SessionManagerTesting"]),
         // Session stores: pick the one you run; only it and its client get compiled.
@@ -40,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
     ],
     targets: [
         .target(
@@ -120,6 +123,14 @@ let package = Package(
                 "SessionManager",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "VaporSessionManager",
+            dependencies: [
+                "SessionManager",
+                .product(name: "Vapor", package: "vapor"),
             ],
             swiftSettings: strictSwift6
         ),
@@ -264,6 +275,16 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "VaporSessionManagerTests",
+            dependencies: [
+                "VaporSessionManager",
+                "SessionManager",
+                .product(name: "Vapor", package: "vapor"),
+                .product(name: "VaporTesting", package: "vapor"),
             ],
             swiftSettings: strictSwift6
         ),

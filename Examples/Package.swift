@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
     ],
     targets: [
         // Hummingbird + memcached: the smallest distributed-session app.
@@ -64,6 +65,17 @@ let package = Package(
                 .product(name: "SessionManagerTesting", package: sessionManager),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Vapor + memcached: the README's Vapor example; compiles no Hummingbird.
+        .executableTarget(
+            name: "VaporMemcached",
+            dependencies: [
+                .product(name: "VaporSessionManager", package: sessionManager),
+                .product(name: "MemcachedSessionStore", package: sessionManager),
+                .product(name: "SessionManager", package: sessionManager),
+                .product(name: "Vapor", package: "vapor"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

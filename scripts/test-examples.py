@@ -3,11 +3,11 @@
 
     python3 scripts/test-examples.py [--swift swift]
 
-HummingbirdMemcached: built alone first, from its own product, and the objects it links are checked
-to come from no RedisClient, swift-nio-ssl or Vapor module (the layout promises a memcached-only
-app never compiles them). Then memcached and the app start; two visits with the cookie count 1, 2;
-the app is restarted and the third visit counts 3, so the session lived in memcached, not in the
-process.
+HummingbirdMemcached and VaporMemcached: each built alone first, from its own product, and the
+objects it links are checked to come from no RedisClient, swift-nio-ssl or Vapor module (no
+Hummingbird or RedisClient for the Vapor app): the layout promises an app never compiles what it
+does not use. Then memcached and the app start; two visits with the cookie count 1, 2; the app
+is restarted and the third visit counts 3, so the session lived in memcached, not in the process.
 
 Then every example and its tests are built (the README's snippets live in them:
 scripts/check-readme-snippets.py), the examples' own tests run (HummingbirdCart on the memory
@@ -158,17 +158,19 @@ def check(condition, message):
         raise AssertionError(message)
 
 
-def hummingbird_memcached(swift, processes):
-    bin_path = build(swift, "HummingbirdMemcached")
-    modules = linked_modules(bin_path, "HummingbirdMemcached")
-    check("MemcachedClient" in modules and "Hummingbird" in modules, f"the module check sees no compiled module: {sorted(modules)}")
-    forbidden = sorted(m for m in modules if m.startswith(FORBIDDEN_MODULES))
-    check(not forbidden, f"a memcached-only app compiled {', '.join(forbidden)}")
-    log("HummingbirdMemcached compiled no RedisClient, swift-nio-ssl or Vapor")
+def counter_app(swift, processes, product, forbidden, framework):
+    """A visit counter whose sessions live in memcached: compiled alone without `forbidden`
+    modules, then visits 1, 2, an app restart, 3."""
+    bin_path = build(swift, product)
+    modules = linked_modules(bin_path, product)
+    check("MemcachedClient" in modules and framework in modules, f"the module check sees no compiled module: {sorted(modules)}")
+    found = sorted(m for m in modules if m.startswith(forbidden))
+    check(not found, f"{product} compiled {', '.join(found)}")
+    log(f"{product} compiled none of {', '.join(forbidden)}")
 
     memcached_port, app_port = start_memcached(processes), free_port()
     env = dict(os.environ, MEMCACHED_NODES=f"127.0.0.1:{memcached_port}", PORT=str(app_port))
-    app = processes.start([os.path.join(bin_path, "HummingbirdMemcached")], env=env)
+    app = processes.start([os.path.join(bin_path, product)], env=env)
     wait_until_listening(app_port, app)
 
     status, set_cookie, body = get(app_port, "/visits")
@@ -180,11 +182,11 @@ def hummingbird_memcached(swift, processes):
     check(set_cookie is None, f"no Set-Cookie for an unchanged id: {set_cookie!r}")
 
     processes.stop(app)  # SIGTERM: graceful shutdown
-    app = processes.start([os.path.join(bin_path, "HummingbirdMemcached")], env=env)
+    app = processes.start([os.path.join(bin_path, product)], env=env)
     wait_until_listening(app_port, app)
     status, _, body = get(app_port, "/visits", cookie)
     check(status == 200 and body.strip() == "3", f"after a restart of the app the session is still there: {status} {body!r}")
-    log("HummingbirdMemcached: 3 visits, one app restart, one session in memcached")
+    log(f"{product}: 3 visits, one app restart, one session in memcached")
 
 
 def start_memcached(processes):
@@ -244,7 +246,14 @@ def main():
     parser.add_argument("--swift", default=os.environ.get("SWIFT", "swift"))
     arguments = parser.parse_args()
     checks = [
-        ("HummingbirdMemcached", lambda processes: hummingbird_memcached(arguments.swift, processes)),
+        (
+            "HummingbirdMemcached",
+            lambda processes: counter_app(arguments.swift, processes, "HummingbirdMemcached", FORBIDDEN_MODULES, "Hummingbird"),
+        ),
+        (
+            "VaporMemcached",
+            lambda processes: counter_app(arguments.swift, processes, "VaporMemcached", ("Hummingbird", "RedisClient"), "Vapor"),
+        ),
         ("every example and its tests", lambda processes: every_example_and_its_tests(arguments.swift)),
         ("HummingbirdCart", lambda processes: hummingbird_cart(arguments.swift, processes)),
     ]

@@ -14,10 +14,7 @@ public struct SessionHTTPError: HTTPResponseError, CustomStringConvertible {
     public init(_ error: SessionError) {
         self.underlying = error
         self.message = error.description
-        switch error.code {
-        case .lockTimeout, .storeUnavailable: status = .serviceUnavailable
-        default: status = .internalServerError
-        }
+        self.status = error.isTemporary ? .serviceUnavailable : .internalServerError
     }
 
     static let notInstalled = SessionHTTPError(

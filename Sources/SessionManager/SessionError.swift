@@ -31,6 +31,10 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "session \(code): \(message)" }
+
+    /// True when the request may succeed if retried shortly (the lock or the store was
+    /// unavailable): adapters answer 503 with `Retry-After`; anything else is a 500.
+    public var isTemporary: Bool { code == .lockTimeout || code == .storeUnavailable }
 }
 
 /// Configuration that cannot work, named by its setting, raised when the manager is created.

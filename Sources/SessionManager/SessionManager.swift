@@ -78,8 +78,21 @@ public final class SessionManager: Service, Sendable {
     public func run() async throws {
         lifecycle.store(.running, ordering: .relaxed)
         try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// What ``run()`` does at graceful shutdown, for hosts with their own lifecycle (Vapor's
+    /// `LifecycleHandler`): waits for the writes still running after their responses, then
+    /// closes the store.
+    public func shutdown() async {
         await waitForPendingStores()
         await store.shutdown()
+    }
+
+    /// For adapters whose framework runs the manager's lifecycle itself (calling ``shutdown()``
+    /// at the end): no warning about a manager that is not run as a service.
+    package func markRunByHost() {
+        lifecycle.store(.running, ordering: .relaxed)
     }
 
     /// Returns once no store write started by `sessionBackupAsync` is still running.

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import HummingbirdSessionManager
+@testable import SessionManager
 
 @Suite struct SessionCookieReaderTests {
     @Test func findsTheSessionCookieAmongOthers() {

@@ -1,0 +1,25 @@
+// The README's Vapor example (scripts/check-readme-snippets.py checks it), run by `make test`
+// against a real memcached. Settings from the environment: MEMCACHED_NODES (msm syntax, default
+// 127.0.0.1:11211), PORT (default 8080).
+// snippet: vapor-quick-start
+import Foundation
+import MemcachedSessionStore
+import SessionManager
+import Vapor
+import VaporSessionManager
+
+let app = try await Application.make(.detect())
+let nodes = ProcessInfo.processInfo.environment["MEMCACHED_NODES"] ?? "m1:127.0.0.1:11211,m2:127.0.0.1:11212"
+let store = try MemcachedSessionStore(nodes: nodes)
+app.distributedSessions.use(try SessionManager(configuration: SessionManagerConfiguration(), store: store))
+app.get("visits") { req async throws -> String in
+    let session = try await req.distributedSession.session()  // created if the request has none
+    let visits = (try session.attribute("visits", as: Int.self) ?? 0) + 1
+    try session.setAttribute("visits", visits)
+    return "\(visits)\n"
+}
+// end snippet
+app.http.server.configuration.hostname = "127.0.0.1"
+app.http.server.configuration.port = Int(ProcessInfo.processInfo.environment["PORT"] ?? "") ?? 8080
+try await app.execute()
+try await app.asyncShutdown()
