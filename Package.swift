@@ -283,6 +283,7 @@ let package = Package(
             dependencies: [
                 "VaporSessionManager",
                 "SessionManager",
+                "SessionManagerTesting",
                 .product(name: "Vapor", package: "vapor"),
                 .product(name: "VaporTesting", package: "vapor"),
             ],

@@ -79,6 +79,17 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // The README's Vapor SessionDriver example (existing `req.session` code on the store).
+        .executableTarget(
+            name: "VaporSessionDriverTour",
+            dependencies: [
+                .product(name: "VaporSessionManager", package: sessionManager),
+                .product(name: "MemcachedSessionStore", package: sessionManager),
+                .product(name: "SessionManager", package: sessionManager),
+                .product(name: "Vapor", package: "vapor"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // The README's protocol-client and core examples.
         .executableTarget(
             name: "MemcachedClientTour",

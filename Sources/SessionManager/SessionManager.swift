@@ -110,11 +110,17 @@ public final class SessionManager: Service, Sendable {
     ///   - method: the request method, which `lockingMode` `auto` and `uriPattern` match.
     ///   - path: the request path without query string.
     public func beginRequest(cookie: String?, method: String, path: String) -> SessionRequest? {
-        if lifecycle.load(ordering: .relaxed) == .created { warnIfNotRunning() }
         if patterns.isIgnored(path: path) {
             metrics.ignoredRequests.increment()
             return nil
         }
+        return beginSessionRequest(cookie: cookie, method: method, path: path)
+    }
+
+    /// ``beginRequest(cookie:method:path:)`` without the ignore pattern, for adapters whose
+    /// framework has already decided that the request has a session (Vapor's `SessionDriver`).
+    package func beginSessionRequest(cookie: String?, method: String, path: String) -> SessionRequest {
+        if lifecycle.load(ordering: .relaxed) == .created { warnIfNotRunning() }
         return SessionRequest(manager: self, cookie: cookie, requestedID: requestedSessionID(cookie), method: method, path: path)
     }
 
