@@ -167,6 +167,8 @@ let package = Package(
             name: "msm",
             dependencies: [
                 "HummingbirdSessionManager",
+                "VaporSessionManager",
+                .product(name: "Vapor", package: "vapor"),
                 "SessionManager",
                 "MemcachedSessionStore",
                 "RedisSessionStore",

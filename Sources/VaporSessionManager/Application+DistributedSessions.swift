@@ -14,6 +14,12 @@ extension Application {
         /// responses (`sessionBackupAsync`), then closes the store's connections.
         public func use(_ manager: SessionManager) {
             application.middleware.use(DistributedSessionsMiddleware(manager: manager))
+            manageLifecycle(of: manager)
+        }
+
+        /// Only ties the manager to the application's lifecycle, for apps that put
+        /// ``DistributedSessionsMiddleware`` on some route groups rather than on every route.
+        public func manageLifecycle(of manager: SessionManager) {
             application.lifecycle.use(ManagerLifecycle(manager: manager))
             manager.markRunByHost()
         }

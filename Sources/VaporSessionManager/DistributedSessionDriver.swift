@@ -127,8 +127,7 @@ extension Application.Sessions.Provider {
                     string: id.string, domain: cookie.domain, path: cookie.path, isSecure: cookie.secure,
                     isHTTPOnly: cookie.httpOnly, sameSite: sameSite)
             }
-            application.lifecycle.use(Application.ManagerLifecycle(manager: manager))
-            manager.markRunByHost()
+            application.distributedSessions.manageLifecycle(of: manager)
         }
     }
 }

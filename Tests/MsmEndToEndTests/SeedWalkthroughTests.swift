@@ -43,9 +43,23 @@ import Testing
         var route: String? { cookie.flatMap { $0.split(separator: ".", maxSplits: 1).dropFirst().first.map(String.init) } }
     }
 
-    @Test(arguments: DemoStore.allCases, ["--sticky", "--non-sticky"])
-    func theSeedsWalkthrough(store: DemoStore, mode: String) async throws {
-        let demo = try await DemoClusterProcess.with(store: store, arguments: [mode]) { try await walkthrough($0) }
+    /// Every store, both modes, and B on Hummingbird or on Vapor.
+    static let clusters: [(DemoStore, String, String)] = DemoStore.allCases.flatMap { store in
+        ["--sticky", "--non-sticky"].flatMap { mode in
+            ["hummingbird,hummingbird", "hummingbird,vapor"].map { (store, mode, $0) }
+        }
+    }
+
+    /// With `hummingbird,vapor` app server B runs on Vapor: a session started on one framework
+    /// continues on the other in both directions (nginx alternates), through failover too.
+    @Test(arguments: clusters)
+    func theSeedsWalkthrough(store: DemoStore, mode: String, frameworks: String) async throws {
+        let demo = try await DemoClusterProcess.with(store: store, arguments: [mode, "--frameworks", frameworks]) { demo in
+            let b = String(frameworks.split(separator: ",")[1])
+            let line = demo.log.split(separator: "\n").first { $0.contains("app server B") }
+            #expect(line?.hasSuffix(b) == true, "the demo names B's framework: \(demo.log)")
+            try await walkthrough(demo)
+        }
         #expect(demo.log.contains("stopped everything it started"), "\(demo.log)")
     }
 

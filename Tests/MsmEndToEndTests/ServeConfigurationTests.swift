@@ -33,7 +33,8 @@ import Glibc
         return nil
     }
 
-    @Test func everySettingCanComeFromTheEnvironment() async throws {
+    @Test(arguments: ["hummingbird", "vapor"])
+    func everySettingCanComeFromTheEnvironment(framework: String) async throws {
         try await withMemcachedServer { memcached in
             // A free port can be taken by a parallel suite before msm binds it: then a new one.
             var answer: HTTPReply?
@@ -45,6 +46,7 @@ import Glibc
                     environment: [
                         "MSM_PORT": "\(port)", "MSM_ROUTE": "Z", "MSM_MEMCACHED_NODES": "n1:\(memcached.endpoint)",
                         "MSM_STICKY": "false", "MSM_LOCKING_MODE": "all", "MSM_COOKIE_NAME": "ENVSESSION", "MSM_LOG_LEVEL": "warning",
+                        "MSM_FRAMEWORK": framework,
                     ])
                 answer = try await firstPage(port: port, from: serve)
                 serve.terminate()
@@ -181,6 +183,14 @@ import Glibc
         ])
         #expect(status != 0)
         #expect(output.contains("--redis-tls-ca-file"), "\(output)")
+    }
+
+    @Test func anUnknownFrameworkNamesTheFlag() async throws {
+        let serve = try run(["serve", "--memcached-nodes", "127.0.0.1:1", "--framework", "rails"], environment: [:])
+        serve.waitUntilExit()
+        #expect(serve.terminationStatus != 0)
+        let stderr = (serve.standardError as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
+        #expect(String(decoding: stderr, as: UTF8.self).contains("--framework rails: expected hummingbird or vapor"))
     }
 
     @Test func aBadLockingModeNamesTheFlag() async throws {

@@ -109,7 +109,9 @@ import Testing
             let start = clock.now
             let error = await #expect(throws: SessionStoreError.self) { _ = try await node.get("k") }
             #expect(error?.kind == .nodeUnavailable)
-            #expect(clock.now - start < .seconds(3), "bounded by the 1 s operation timeout")
+            // Bounded by the 1 s operation timeout; without one the call would never return. The
+            // margin is for a loaded 2-core CI machine (3.6 s seen with two test runs at once).
+            #expect(clock.now - start < .seconds(10), "bounded by the 1 s operation timeout")
             cluster.node("s1").resume()
             var value: [UInt8]?
             try await retryUntilSuccess(within: .seconds(5)) { value = try await node.get("k") }

@@ -21,8 +21,15 @@ final class DemoCluster: Sendable {
     /// Processes stopped on purpose, whose exit is no news.
     let stopping = Mutex<Set<String>>([])
 
-    init(nginxPort: Int, appPorts: [Int], store: DemoCommand.Store, storePorts: [Int], sticky: Bool, lockingMode: String?) throws {
+    /// The web framework of app servers A and B.
+    let frameworks: [ServeSettings.Framework]
+
+    init(
+        nginxPort: Int, appPorts: [Int], store: DemoCommand.Store, storePorts: [Int], sticky: Bool, lockingMode: String?,
+        frameworks: [ServeSettings.Framework] = [.hummingbird, .hummingbird]
+    ) throws {
         self.nginxPort = nginxPort
+        self.frameworks = frameworks
         self.appPorts = appPorts
         self.store = store
         self.storePorts = storePorts
@@ -63,6 +70,7 @@ final class DemoCluster: Sendable {
                 "--memcached-nodes", nodes, "--failover-nodes", nodeIDs[0], sticky ? "--sticky" : "--non-sticky",
             ]
             if let lockingMode { arguments += ["--locking-mode", lockingMode] }
+            arguments += ["--framework", frameworks[index].rawValue]
             processes[route] = ManagedProcess(
                 name: route, executable: me, arguments: arguments,
                 logFile: directory.appendingPathComponent("app-\(route).log")

@@ -48,14 +48,24 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Locking mode of the app servers (non-sticky only): none | all | auto | uriPattern:<regex>.")
     var lockingMode: String?
 
+    @Option(
+        help:
+            "Web frameworks of app servers A and B: hummingbird or vapor each, e.g. hummingbird,vapor (one cluster, two frameworks, shared sessions)."
+    )
+    var frameworks = "hummingbird,hummingbird"
+
     func run() async throws {
         let appPorts = try Self.ports(appPorts, "--app-ports")
         let storePorts =
             store == .redis
             ? try Self.ports(redisPorts, "--redis-ports") : try Self.ports(memcachedPorts, "--memcached-ports")
+        let frameworks = frameworks.split(separator: ",").map { ServeSettings.Framework(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
+        guard frameworks.count == 2, let a = frameworks[0], let b = frameworks[1] else {
+            throw ValidationError("--frameworks takes two of hummingbird and vapor, e.g. hummingbird,vapor")
+        }
         let cluster = try DemoCluster(
             nginxPort: port, appPorts: appPorts, store: store, storePorts: storePorts,
-            sticky: mode != .nonSticky, lockingMode: lockingMode
+            sticky: mode != .nonSticky, lockingMode: lockingMode, frameworks: [a, b]
         )
         do {
             try await cluster.start()

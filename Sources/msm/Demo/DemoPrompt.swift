@@ -18,8 +18,8 @@ extension DemoCluster {
             msm demo: ready at http://127.0.0.1:\(nginxPort)/myapp/
 
               nginx (round robin)  http://127.0.0.1:\(nginxPort)/myapp/   pid \(pid("nginx"))
-              app server A         http://127.0.0.1:\(appPorts[0])/myapp/   pid \(pid("A"))
-              app server B         http://127.0.0.1:\(appPorts[1])/myapp/   pid \(pid("B"))
+              app server A         http://127.0.0.1:\(appPorts[0])/myapp/   pid \(pid("A"))   \(frameworks[0].rawValue)
+              app server B         http://127.0.0.1:\(appPorts[1])/myapp/   pid \(pid("B"))   \(frameworks[1].rawValue)
               \(label(failover))127.0.0.1:\(storePorts[0])  failover node   pid \(pid(failover))
               \(label(active))127.0.0.1:\(storePorts[1])  active node     pid \(pid(active))
               logs                 \(directory.path)

@@ -90,6 +90,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "trace | debug | info | notice | warning | error | critical. Env: MSM_LOG_LEVEL (default info)")
     var logLevel: String?
 
+    @Option(
+        help: "hummingbird | vapor: the web framework serving the demo app (same routes, JSON and cookies). Env: MSM_FRAMEWORK (default hummingbird)")
+    var framework: String?
+
     func run() async throws {
         let settings = try ServeSettings(self, environment: ProcessInfo.processInfo.environment)
         try await DemoServer(settings: settings).run()
@@ -98,6 +102,12 @@ struct ServeCommand: AsyncParsableCommand {
 
 /// The flags resolved against the environment and defaults, validated.
 struct ServeSettings {
+    /// The web framework serving the demo app.
+    enum Framework: String, CaseIterable {
+        case hummingbird, vapor
+    }
+
+    var framework: Framework
     var host: String
     var port: Int
     var logLevel: Logger.Level
@@ -127,6 +137,11 @@ struct ServeSettings {
             }
         }
 
+        let frameworkName = value(command.framework, "MSM_FRAMEWORK") ?? "hummingbird"
+        guard let framework = Framework(rawValue: frameworkName) else {
+            throw ValidationError("--framework \(frameworkName): expected hummingbird or vapor")
+        }
+        self.framework = framework
         host = value(command.host, "MSM_HOST") ?? "127.0.0.1"
         port = try number(command.port, "MSM_PORT", default: 8081)
         guard (1...65535).contains(port) else { throw ValidationError("--port \(port) is not a TCP port") }
