@@ -187,6 +187,17 @@ def counter_app(swift, processes, product, forbidden, framework):
     status, _, body = get(app_port, "/visits", cookie)
     check(status == 200 and body.strip() == "3", f"after a restart of the app the session is still there: {status} {body!r}")
     log(f"{product}: 3 visits, one app restart, one session in memcached")
+    if framework == "Vapor":
+        # Login through DistributedSessionAuthenticator: known on the next request, gone after logout.
+        status, set_cookie, _ = get(app_port, "/login/alice", cookie, method="POST")
+        check(status == 200 and set_cookie, f"login answers with a new id: {status} {set_cookie!r}")
+        logged_in = set_cookie.split(";")[0]
+        status, _, body = get(app_port, "/account", logged_in)
+        check(status == 200 and body.strip() == "Alice", f"the account page knows the user: {status} {body!r}")
+        get(app_port, "/logout", logged_in, method="POST")
+        status, _, _ = get(app_port, "/account", logged_in)
+        check(status == 401, f"after logout the account page refuses: {status}")
+        log(f"{product}: login, account, logout")
 
 
 def start_memcached(processes):

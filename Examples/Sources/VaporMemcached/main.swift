@@ -19,6 +19,26 @@ app.get("visits") { req async throws -> String in
     return "\(visits)\n"
 }
 // end snippet
+
+// Login on the middleware path: the user id recorded at login, the user found again on later
+// requests by DistributedSessionAuthenticator and put in req.auth.
+struct Customer: Authenticatable {
+    var id: String
+    var name: String
+}
+let customers = ["alice": Customer(id: "alice", name: "Alice")]
+app.post("login", ":id") { req async throws -> String in
+    guard let customer = customers[req.parameters.get("id") ?? ""] else { throw Abort(.unauthorized) }
+    try await req.distributedSession.logIn(userID: customer.id)  // a new session id against fixation
+    return "welcome\n"
+}
+app.grouped(DistributedSessionAuthenticator(String.self) { id, _ in customers[id] }, Customer.guardMiddleware())
+    .get("account") { req throws -> String in "\(try req.auth.require(Customer.self).name)\n" }
+app.post("logout") { req async throws -> String in
+    try await req.distributedSession.logOut()
+    return "bye\n"
+}
+
 app.http.server.configuration.hostname = "127.0.0.1"
 app.http.server.configuration.port = Int(ProcessInfo.processInfo.environment["PORT"] ?? "") ?? 8080
 try await app.execute()
