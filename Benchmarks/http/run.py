@@ -48,6 +48,9 @@ Scenarios
                            shuffled cookie order makes about half of the requests land on
                            the server whose route is not in the cookie, which then loads the
                            session from the store (the takeover of the seed's topology).
+    vapor-*                the same app on Vapor (`msm serve --framework vapor`): baseline
+                           (Vapor's GET /health), sticky-read, sticky-write, nonsticky-write,
+                           nonsticky-locking-all; their ratios are to vapor-baseline.
 
 Pinning (--pin, default when `taskset` exists and nproc >= 2): memcached or redis-server, msm
 and nginx run on CPU 0, wrk on CPU 1, so the load generator does not steal the servers' CPU.
@@ -104,6 +107,9 @@ GOALS: dict[str, float] = {
     "sticky-write": 0.65,
     "nonsticky-write": 0.5,
     "nonsticky-locking-all": 0.4,
+    # Issue 12: the Vapor middleware against a plain Vapor route of the same server.
+    "vapor-sticky-read": 0.9,
+    "vapor-nonsticky-write": 0.5,
 }
 # The session stores `msm serve` runs on, in the order they are benchmarked.
 STORES = ("memcached", "redis")
@@ -123,6 +129,7 @@ class Scenario:
     routes: tuple[str, ...] = ("A",)  # one server per route; more than one means nginx in front
     uses_sessions: bool = True
     read_only: bool = False  # sticky-read: pick an attribute that exists, read only that
+    baseline: str = "baseline"  # the scenario its ratio is taken against: the same framework's /health
 
     @property
     def behind_nginx(self) -> bool:
@@ -130,6 +137,7 @@ class Scenario:
 
 
 STICKY = ("--sticky",)
+VAPOR = ("--framework", "vapor")
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("baseline", "GET /health, no session", "/health", STICKY, uses_sessions=False),
     Scenario("sticky-read", "sticky, reads an attribute", "/myapp/attributes/visits", STICKY, read_only=True),
@@ -137,6 +145,16 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("nonsticky-write", "non-sticky, locking none", "/myapp/", ("--non-sticky", "--locking-mode", "none")),
     Scenario("nonsticky-locking-all", "non-sticky, locking all", "/myapp/", ("--non-sticky", "--locking-mode", "all")),
     Scenario("nginx-2-servers", "nginx round robin, 2 sticky servers", "/myapp/", STICKY, routes=("A", "B")),
+    # The same app served by Vapor (`msm serve --framework vapor`), against Vapor's own /health.
+    Scenario("vapor-baseline", "Vapor: GET /health, no session", "/health", STICKY + VAPOR, uses_sessions=False,
+             baseline="vapor-baseline"),
+    Scenario("vapor-sticky-read", "Vapor: sticky, reads an attribute", "/myapp/attributes/visits", STICKY + VAPOR,
+             read_only=True, baseline="vapor-baseline"),
+    Scenario("vapor-sticky-write", "Vapor: sticky, GET /myapp/", "/myapp/", STICKY + VAPOR, baseline="vapor-baseline"),
+    Scenario("vapor-nonsticky-write", "Vapor: non-sticky, locking none", "/myapp/",
+             ("--non-sticky", "--locking-mode", "none") + VAPOR, baseline="vapor-baseline"),
+    Scenario("vapor-nonsticky-locking-all", "Vapor: non-sticky, locking all", "/myapp/",
+             ("--non-sticky", "--locking-mode", "all") + VAPOR, baseline="vapor-baseline"),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 
@@ -631,12 +649,14 @@ def fmt_ms(value: float | None) -> str:
 
 
 def add_ratios(results: list[ScenarioResult]) -> None:
-    baseline = next((r for r in results if r.scenario == "baseline" and r.ok and r.wrk), None)
-    if baseline is None or baseline.wrk is None or baseline.wrk.requests_per_sec <= 0:
-        return
+    """Each result against its own framework's baseline (`Scenario.baseline`)."""
+    baseline_of = {s.name: s.baseline for s in SCENARIOS}
+    rates = {r.scenario: r.wrk.requests_per_sec for r in results if r.ok and r.wrk and r.wrk.requests_per_sec > 0
+             and baseline_of.get(r.scenario) == r.scenario}
     for result in results:
-        if result.wrk is not None:
-            result.ratio_to_baseline = result.wrk.requests_per_sec / baseline.wrk.requests_per_sec
+        base = rates.get(baseline_of.get(result.scenario, "baseline"))
+        if result.wrk is not None and base:
+            result.ratio_to_baseline = result.wrk.requests_per_sec / base
 
 
 def header_line(config: Config, started: dt.datetime) -> str:
@@ -748,7 +768,7 @@ def run_plan(stores: Sequence[str], scenarios: Sequence[Scenario]) -> list[tuple
     runs once, on the first store; a store left without scenarios is not started at all."""
     plan = []
     for index, store in enumerate(stores):
-        chosen = [s for s in scenarios if s.uses_sessions or index == 0]
+        chosen = [s for s in scenarios if s.uses_sessions or index == 0]  # baselines: once
         if chosen:
             plan.append((store, chosen))
     return plan

@@ -248,7 +248,9 @@ class ArgumentTests(unittest.TestCase):
 
     def test_scenario_table(self) -> None:
         self.assertEqual(run.SCENARIO_NAMES, ("baseline", "sticky-read", "sticky-write", "nonsticky-write",
-                                              "nonsticky-locking-all", "nginx-2-servers"))
+                                              "nonsticky-locking-all", "nginx-2-servers", "vapor-baseline",
+                                              "vapor-sticky-read", "vapor-sticky-write", "vapor-nonsticky-write",
+                                              "vapor-nonsticky-locking-all"))
         by_name = {s.name: s for s in run.SCENARIOS}
         self.assertFalse(by_name["baseline"].uses_sessions)
         self.assertEqual(by_name["nonsticky-locking-all"].serve_args, ("--non-sticky", "--locking-mode", "all"))
@@ -294,7 +296,7 @@ class ArgumentTests(unittest.TestCase):
         plan = run.run_plan(run.STORES, run.SCENARIOS)
         self.assertEqual([store for store, _ in plan], ["memcached", "redis"])
         self.assertEqual([s.name for s in plan[0][1]], list(run.SCENARIO_NAMES))
-        self.assertEqual([s.name for s in plan[1][1]], [n for n in run.SCENARIO_NAMES if n != "baseline"])
+        self.assertEqual([s.name for s in plan[1][1]], [n for n in run.SCENARIO_NAMES if not n.endswith("baseline")])
         self.assertEqual([(store, [s.name for s in chosen]) for store, chosen in run.run_plan(("redis",), run.SCENARIOS)][0][1],
                          list(run.SCENARIO_NAMES))
         # Only the baseline asked for: the second store has nothing to run and is not started.
@@ -567,6 +569,14 @@ class OutputTests(unittest.TestCase):
         read = run.ScenarioResult("sticky-read", True, wrk=run.WrkResult(36_000.0, 180_000, 1.7, 4.0), store="redis")
         nostart = run.ScenarioResult("sticky-write", False, reason="redis did not start: exited", store="redis")
         return [read, nostart]
+
+    def test_each_framework_is_compared_with_its_own_baseline(self) -> None:
+        results = [run.ScenarioResult("baseline", True, wrk=run.WrkResult(40_000.0, 200_000, 1.5, 3.25)),
+                   run.ScenarioResult("vapor-baseline", True, wrk=run.WrkResult(20_000.0, 100_000, 1.5, 3.25)),
+                   run.ScenarioResult("sticky-read", True, wrk=run.WrkResult(36_000.0, 180_000, 1.6, 0.5)),
+                   run.ScenarioResult("vapor-sticky-read", True, wrk=run.WrkResult(18_000.0, 90_000, 1.6, 0.5))]
+        run.add_ratios(results)
+        self.assertEqual([round(r.ratio_to_baseline, 2) for r in results], [1.0, 1.0, 0.9, 0.9])
 
     def test_table(self) -> None:
         results = self.results() + self.redis_results()
