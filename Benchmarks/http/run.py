@@ -707,7 +707,7 @@ def goals_line(results: list[ScenarioResult]) -> str | None:
             name = r.scenario if r.store == "memcached" else f"{r.scenario} on {r.store}"
             parts.append(f"{name} {r.ratio_to_baseline:.2f} {'>=' if r.ratio_to_baseline >= goal else '<'} {goal} "
                          f"({'met' if r.ratio_to_baseline >= goal else 'missed'})")
-    return "Goals (issue 4): " + "; ".join(parts) + "." if parts else None
+    return "Goals (issues 4, 12): " + "; ".join(parts) + "." if parts else None
 
 
 def report(config: Config, results: list[ScenarioResult], started: dt.datetime, out: TextIO) -> None:

@@ -594,11 +594,11 @@ class OutputTests(unittest.TestCase):
         results = self.results()
         run.add_ratios(results)
         self.assertEqual(run.goals_line(results),
-                         "Goals (issue 4): sticky-read 0.95 >= 0.9 (met); sticky-write 0.50 < 0.65 (missed).")
+                         "Goals (issues 4, 12): sticky-read 0.95 >= 0.9 (met); sticky-write 0.50 < 0.65 (missed).")
         results += self.redis_results()
         run.add_ratios(results)
         self.assertEqual(run.goals_line(results),
-                         "Goals (issue 4): sticky-read 0.95 >= 0.9 (met); sticky-write 0.50 < 0.65 (missed); "
+                         "Goals (issues 4, 12): sticky-read 0.95 >= 0.9 (met); sticky-write 0.50 < 0.65 (missed); "
                          "sticky-read on redis 0.90 >= 0.9 (met).")
 
     def test_no_baseline_no_ratio(self) -> None:

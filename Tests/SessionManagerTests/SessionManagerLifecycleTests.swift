@@ -28,12 +28,14 @@ import Testing
     @Test(arguments: StoreBackend.underTest, [true, false])
     func readOnlyUseKeepsASessionAlive(backend: StoreBackend, sticky: Bool) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
-            let a = try cluster.makeServer(route: "A", sticky: sticky) { $0.maxInactiveInterval = .seconds(2) }
-            let b = try cluster.makeServer(route: "B", sticky: sticky) { $0.maxInactiveInterval = .seconds(2) }
+            // 6 x 1.5 s is well past the 4 s interval, so only the reads keep the session alive;
+            // each gap leaves 2.5 s for a loaded CI machine (2 s with 0.9 s gaps once failed there).
+            let a = try cluster.makeServer(route: "A", sticky: sticky) { $0.maxInactiveInterval = .seconds(4) }
+            let b = try cluster.makeServer(route: "B", sticky: sticky) { $0.maxInactiveInterval = .seconds(4) }
             var browser = Browser()
             let first = try await browser.visit(a)
             for round in 0..<6 {
-                try await cluster.elapse(.milliseconds(900))
+                try await cluster.elapse(.milliseconds(1500))
                 let (session, _) = try await browser.request(round.isMultiple(of: 2) ? b : a) { session in
                     _ = try session.attribute("visits", as: Int.self)
                 }
