@@ -49,6 +49,34 @@ extension PipelineFailure {
     }
 }
 
+/// A client error's code type with a code for every ``PipelineFailureKind``: its static members
+/// of those names satisfy the requirements, and the kind-to-code mapping is written once here.
+package protocol PipelineFailureCodes {
+    static var clientShutdown: Self { get }
+    static var connectionClosed: Self { get }
+    static var connectionReset: Self { get }
+    static var protocolError: Self { get }
+    static var timeout: Self { get }
+    static var nodeUnavailable: Self { get }
+    static var connectFailed: Self { get }
+}
+
+extension PipelineFailureCodes {
+    /// The code for a failure the shared machinery raised.
+    package init(_ kind: PipelineFailureKind) {
+        self =
+            switch kind {
+            case .clientShutdown: .clientShutdown
+            case .connectionReset: .connectionReset
+            case .connectionClosed: .connectionClosed
+            case .protocolError: .protocolError
+            case .timeout: .timeout
+            case .nodeUnavailable: .nodeUnavailable
+            case .connectFailed: .connectFailed
+            }
+    }
+}
+
 /// The kinds of ``PipelineFailure`` the shared machinery raises.
 @usableFromInline
 package enum PipelineFailureKind: Sendable {

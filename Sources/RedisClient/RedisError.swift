@@ -135,16 +135,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
 extension RedisError: PipelineFailure {
     @usableFromInline
     package init(pipelineFailure kind: PipelineFailureKind, _ message: String, node: String?) {
-        let code: Code =
-            switch kind {
-            case .clientShutdown: .clientShutdown
-            case .connectionReset: .connectionReset
-            case .connectionClosed: .connectionClosed
-            case .protocolError: .protocolError
-            case .timeout: .timeout
-            case .nodeUnavailable: .nodeUnavailable
-            case .connectFailed: .connectFailed
-            }
-        self.init(code, message, node: node)
+        self.init(Code(kind), message, node: node)
     }
 }
+
+extension RedisError.Code: PipelineFailureCodes {}
