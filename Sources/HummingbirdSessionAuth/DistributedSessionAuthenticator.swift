@@ -42,21 +42,10 @@ public struct DistributedSessionAuthenticator<
         self.users = UserSessionClosureRepository(getUser)
     }
 
-    /// The logged-in user, or `nil` (no session, nobody logged in, or the user is gone).
-    ///
-    /// A recorded id that no longer decodes as the repository's `Identifier` (its type changed
-    /// in a deployment) means "not logged in", with a warning, rather than a failed request. A
-    /// store or lock failure is thrown as `SessionHTTPError` (503).
+    /// The logged-in user, or `nil` (no session, nobody logged in, an id that no longer decodes,
+    /// or the user is gone). A store or lock failure is thrown as ``SessionHTTPError`` (503).
     public func authenticate(request: Request, context: Context) async throws -> Identity? {
-        let userID: Repository.Identifier?
-        do {
-            userID = try await context.sessions.userID(as: Repository.Identifier.self)
-        } catch {
-            guard error.underlying?.code == .attributeCoding else { throw error }
-            context.logger.warning("session user id unreadable; treating the request as not logged in", metadata: ["error": "\(error)"])
-            return nil
-        }
-        guard let userID else { return nil }
+        guard let userID = try await context.sessions.userID(as: Repository.Identifier.self) else { return nil }
         return try await users.getUser(from: userID, context: UserRepositoryContext(logger: context.logger))
     }
 }

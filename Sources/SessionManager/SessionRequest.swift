@@ -155,10 +155,18 @@ public actor SessionRequest {
     }
 
     /// The logged-in user's id, if the request has a session and someone logged in; never creates.
-    /// - Throws: as ``existingSession()``, or ``SessionError/Code/attributeCoding`` when the
-    ///   recorded id is not an `ID`.
+    /// An id recorded as another type (the id type changed in a deployment) is nobody logged in,
+    /// with a warning, rather than a failed request: authenticators build on this.
+    /// - Throws: as ``existingSession()``.
     public func userID<ID: Decodable & Sendable>(as type: ID.Type = ID.self) async throws(SessionError) -> ID? {
-        try await existingSession()?.userID(as: type)
+        guard let session = try await existingSession() else { return nil }
+        do {
+            return try session.userID(as: type)
+        } catch {
+            manager.logger.warning(
+                "session user id unreadable; treating the request as not logged in", metadata: ["session": "\(session.id)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// Stores the session now rather than at ``finish()``: for a handler that must show where the

@@ -21,23 +21,14 @@ public struct DistributedSessionAuthenticator<User: Authenticatable, UserID: Dec
         self.findUser = findUser
     }
 
-    /// Logs the session's user in, if any, then runs the route. A recorded id that no longer
-    /// decodes as `UserID` (its type changed in a deployment) means "not logged in", with a
-    /// warning; a store or lock failure is thrown (503).
+    /// Logs the session's user in, if any (an id that no longer decodes as `UserID` is nobody),
+    /// then runs the route. A store or lock failure is thrown (503).
     public func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
-        if !request.auth.has(User.self), let userID = try await recordedUserID(request), let user = try await findUser(userID, request) {
+        if !request.auth.has(User.self), let userID = try await request.distributedSession.userID(as: UserID.self),
+            let user = try await findUser(userID, request)
+        {
             request.auth.login(user)
         }
         return try await next.respond(to: request)
-    }
-
-    private func recordedUserID(_ request: Request) async throws -> UserID? {
-        do {
-            return try await request.distributedSession.userID(as: UserID.self)
-        } catch {
-            guard error.underlying?.code == .attributeCoding else { throw error }
-            request.logger.warning("session user id unreadable; treating the request as not logged in", metadata: ["error": "\(error)"])
-            return nil
-        }
     }
 }

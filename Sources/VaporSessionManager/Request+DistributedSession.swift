@@ -57,7 +57,8 @@ public struct DistributedSessionAccess: Sendable {
         try await onRequest { request throws(SessionError) in try await request.logOut() }
     }
 
-    /// The logged-in user's id, if the request's session has one; never creates a session.
+    /// The logged-in user's id, if the request's session has one (an id recorded as another type
+    /// counts as none); never creates a session.
     /// - Throws: as ``session()``.
     public func userID<ID: Decodable & Sendable>(as type: ID.Type = ID.self) async throws(DistributedSessionError) -> ID? {
         try await onRequest { request throws(SessionError) in try await request.userID(as: type) }

@@ -87,6 +87,16 @@ import Testing
         #expect(try await after.existingSession() == nil)
     }
 
+    @Test func anIDRecordedAsAnotherTypeIsNobodyLoggedIn() async throws {
+        let server = try manager()
+        let login = try #require(server.beginRequest(cookie: nil, method: "POST", path: "/login"))
+        let session = try await login.logIn(userID: 42)
+        #expect(try await login.userID(as: Int.self) == 42)
+        #expect(try await login.userID(as: String.self) == nil, "not an error: the authenticators rely on it")
+        #expect(throws: SessionError.self, "the session itself still says what is wrong") { try session.userID(as: String.self) }
+        _ = try await login.finish()
+    }
+
     @Test func logoutWithoutASessionDoesNothing() async throws {
         let server = try manager()
         let request = try #require(server.beginRequest(cookie: nil, method: "POST", path: "/logout"))

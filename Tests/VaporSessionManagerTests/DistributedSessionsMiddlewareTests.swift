@@ -1,4 +1,5 @@
 import SessionManager
+import SessionManagerTesting
 import Testing
 import Vapor
 import VaporSessionManager
@@ -141,6 +142,46 @@ import VaporTesting
             #expect(blocked.status == .serviceUnavailable)
             #expect(blocked.headers.first(name: "Retry-After") == "1")
             _ = try await holder.finish()
+        }
+    }
+
+    /// What the README claims over Vapor's own SessionsMiddleware: a request carrying the cookie
+    /// but never touching its session costs no store operation, in both modes; an ignored path
+    /// does no session work at all.
+    @Test(arguments: [true, false])
+    func untouchedAndIgnoredRequestsCostNoStoreOperation(sticky: Bool) async throws {
+        let m1 = FaultInjectingSessionStore(MemorySessionStore())
+        let m2 = FaultInjectingSessionStore(MemorySessionStore())
+        var configuration = SessionManagerConfiguration()
+        configuration.sticky = sticky
+        configuration.requestURIIgnorePattern = "/static/.*"
+        let manager = try SessionManager(
+            configuration: configuration,
+            store: SessionStoreTopology(nodes: [.init(id: "m1", isFailover: false, store: m1), .init(id: "m2", isFailover: false, store: m2)]))
+        try await withApp { app in
+            app.distributedSessions.use(manager)
+            app.get("plain") { _ in "plain" }
+            app.get("visits") { req async throws -> String in
+                try await req.distributedSession.session().setAttribute("seen", true)
+                return "ok"
+            }
+            app.get("static", ":file") { req async throws -> String in
+                do {
+                    _ = try await req.distributedSession.session()
+                    return "session"
+                } catch let error as DistributedSessionError {
+                    return "no session: \(error.status.code)"
+                }
+            }
+            let cookie = try #require(sessionCookie(of: try await app.testing().sendRequest(.GET, "visits")))
+            let before = (m1.counts, m2.counts)
+            let plain = try await app.testing().sendRequest(.GET, "plain", headers: ["Cookie": cookie])
+            #expect(plain.headers[.setCookie].isEmpty)
+            let ignored = try await app.testing().sendRequest(.GET, "static/logo.png", headers: ["Cookie": cookie])
+            #expect(ignored.body.string == "no session: 500", "an ignored path has no session")
+            #expect(ignored.headers[.setCookie].isEmpty)
+            #expect((m1.counts, m2.counts) == before, "no store operation for an untouched or ignored request")
+            #expect(before.0.sets + before.1.sets == 2, "the counters really count: the first visit wrote two copies")
         }
     }
 

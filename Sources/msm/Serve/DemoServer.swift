@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Hummingbird
 import HummingbirdSessionManager
 import Logging
@@ -10,7 +9,6 @@ import NIOSSL
 import Prometheus
 import RedisClient
 import RedisSessionStore
-import ServiceLifecycle
 import SessionManager
 
 /// The demo application of DESIGN.md: what the seed's test page showed, plus attribute, login
