@@ -51,7 +51,7 @@ def find(program):
 
 def swift_build(swift, arguments, what):
     started = time.monotonic()
-    log(f"building {what} (the first build compiles SwiftNIO and Hummingbird: a few minutes)")
+    log(f"building {what} (the first build compiles SwiftNIO, Hummingbird and Vapor: a few minutes)")
     command = [swift, "build", "--package-path", EXAMPLES] + arguments
     attempt = subprocess.run(command, capture_output=True, text=True)
     if attempt.returncode != 0 and "missing inputs" in attempt.stdout + attempt.stderr:
