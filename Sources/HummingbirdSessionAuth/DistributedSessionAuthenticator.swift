@@ -43,7 +43,7 @@ public struct DistributedSessionAuthenticator<
     }
 
     /// The logged-in user, or `nil` (no session, nobody logged in, an id that no longer decodes,
-    /// or the user is gone). A store or lock failure is thrown as ``SessionHTTPError`` (503).
+    /// or the user is gone). A store or lock failure is thrown as `SessionHTTPError` (503).
     public func authenticate(request: Request, context: Context) async throws -> Identity? {
         guard let userID = try await context.sessions.userID(as: Repository.Identifier.self) else { return nil }
         return try await users.getUser(from: userID, context: UserRepositoryContext(logger: context.logger))
