@@ -286,6 +286,8 @@ let package = Package(
                 "VaporSessionManager",
                 "SessionManager",
                 "SessionManagerTesting",
+                "SessionManagerTestSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Vapor", package: "vapor"),
                 .product(name: "VaporTesting", package: "vapor"),
             ],

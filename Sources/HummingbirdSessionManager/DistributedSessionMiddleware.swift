@@ -27,7 +27,9 @@ public struct DistributedSessionMiddleware<Context: DistributedSessionRequestCon
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let cookie = SessionCookieReader.value(named: manager.configuration.cookie.name, in: request.headers[values: .cookie])
-        guard let sessionRequest = manager.beginRequest(cookie: cookie, method: request.method.rawValue, path: request.uri.path) else {
+        guard
+            let sessionRequest = manager.beginRequest(cookie: cookie, method: request.method.rawValue, path: request.uri.path, logger: context.logger)
+        else {
             return try await next(request, context)  // requestURIIgnorePattern: no session work at all
         }
         var context = context

@@ -13,7 +13,6 @@ struct SessionLock: Sendable {
 /// a deadline, released only by their owner (compare-and-swap delete of our own token).
 struct SessionLocking: Sendable {
     let expirationSeconds: Int
-    let logger: Logger
     let metrics: SessionMetrics
 
     enum Outcome {
@@ -24,7 +23,7 @@ struct SessionLocking: Sendable {
     }
 
     /// Tries until `deadline`, the last attempt at the deadline itself.
-    func acquire(key: String, node: Int, on nodes: SessionNodes, deadline: ContinuousClock.Instant) async -> Outcome {
+    func acquire(key: String, node: Int, on nodes: SessionNodes, deadline: ContinuousClock.Instant, logger: Logger) async -> Outcome {
         let token = Array(SessionID.generate(nodeID: nil, route: nil).random.utf8)
         let clock = ContinuousClock()
         let start = clock.now
@@ -52,7 +51,7 @@ struct SessionLocking: Sendable {
         }
     }
 
-    func release(_ lock: SessionLock, on nodes: SessionNodes) async {
+    func release(_ lock: SessionLock, on nodes: SessionNodes, logger: Logger) async {
         let store = nodes.store(lock.node)
         do {
             guard try await store.delete(lock.key, ifValueIs: lock.token) else {

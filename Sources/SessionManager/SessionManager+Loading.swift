@@ -1,3 +1,5 @@
+import Logging
+
 /// Opening sessions: msm's load with failover and migration, creation on a placed node, takeover
 /// by this app server, expiry.
 extension SessionManager {
@@ -9,7 +11,7 @@ extension SessionManager {
 
     /// Reads a session from its node, or from another node holding its backup copy when its node
     /// is down (then the session migrates: its id names the node it now lives on).
-    func loadFromStore(_ id: SessionID) async -> LoadResult {
+    func loadFromStore(_ id: SessionID, logger: Logger) async -> LoadResult {
         guard let primary = nodes.index(of: id.nodeID), !nodes.nodes.isEmpty else { return .notFound }
         let key = storageKey(id.random)
         var anyNodeAnswered = false
@@ -18,7 +20,7 @@ extension SessionManager {
                 let stored = try await nodes.store(primary).get(key)
                 metrics.loads.increment()
                 if let stored {
-                    guard let session = await decode(stored, id: id) else {
+                    guard let session = await decode(stored, id: id, logger: logger) else {
                         metrics.loadsNotFound.increment()
                         return .notFound
                     }
@@ -33,7 +35,7 @@ extension SessionManager {
                     metrics.loadsNotFound.increment()
                     return .notFound
                 }
-                if let restored = await readBackup(of: id, key: key, primary: primary) {
+                if let restored = await readBackup(of: id, key: key, primary: primary, logger: logger) {
                     restored.withState { $0.mustStore = true }
                     logger.info("session restored from its backup copy onto its restarted node", metadata: ["session": "\(id)"])
                     return .found(restored)
@@ -53,7 +55,7 @@ extension SessionManager {
             do throws(SessionStoreError) {
                 let stored = try await nodes.store(index).get(key)
                 anyNodeAnswered = true
-                guard let stored, let session = await decode(stored, id: id) else { continue }
+                guard let stored, let session = await decode(stored, id: id, logger: logger) else { continue }
                 metrics.failovers.increment()
                 let target = nodes.nodes[index].isFailover ? (await nodes.nodeForNewSession() ?? index) : index
                 relocate(session, to: target)
@@ -71,11 +73,11 @@ extension SessionManager {
     }
 
     /// The session from whichever other node holds a copy, read without moving it.
-    func readBackup(of id: SessionID, key: String, primary: Int) async -> Session? {
+    func readBackup(of id: SessionID, key: String, primary: Int, logger: Logger) async -> Session? {
         for index in nodes.others(than: primary) where await nodes.isAvailable(index) {
             do throws(SessionStoreError) {
                 guard let stored = try await nodes.store(index).get(key) else { continue }
-                return await decode(stored, id: id)
+                return await decode(stored, id: id, logger: logger)
             } catch {
                 if error.kind == .nodeUnavailable { nodes.markDown(index, because: error) }
             }
@@ -84,7 +86,7 @@ extension SessionManager {
     }
 
     /// The stored bytes as a session, or `nil` (logged, counted) when unreadable or expired.
-    func decode(_ bytes: [UInt8], id: SessionID) async -> Session? {
+    func decode(_ bytes: [UInt8], id: SessionID, logger: Logger) async -> Session? {
         let record: SessionRecord
         do {
             record = try SessionEnvelope.decode(bytes)

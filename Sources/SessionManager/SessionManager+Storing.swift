@@ -1,3 +1,5 @@
+import Logging
+
 /// Storing sessions: what changed, where it goes (placement, backup copy), failure handling, deletion.
 extension SessionManager {
     enum StoreOutcome {
@@ -9,13 +11,13 @@ extension SessionManager {
 
     /// Writes the session if it changed, must be written, or its store expiry needs refreshing;
     /// deletes every copy if it was invalidated.
-    func store(_ session: Session) async throws(SessionError) -> StoreOutcome {
+    func store(_ session: Session, logger: Logger) async throws(SessionError) -> StoreOutcome {
         await session.storeGate.enter()
         defer { session.storeGate.leave() }
-        return try await storeHoldingGate(session)
+        return try await storeHoldingGate(session, logger: logger)
     }
 
-    func storeHoldingGate(_ session: Session) async throws(SessionError) -> StoreOutcome {
+    func storeHoldingGate(_ session: Session, logger: Logger) async throws(SessionError) -> StoreOutcome {
         let now = now()
         let refreshInterval = refreshIntervalMilliseconds
         let untouched = session.withState { state in

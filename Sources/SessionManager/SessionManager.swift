@@ -5,7 +5,7 @@ import Synchronization
 /// msm's session manager, free of any web framework: where sessions live, when they are loaded
 /// and stored, how they survive a dead store node or app server.
 ///
-/// Adapters call ``beginRequest(cookie:method:path:)`` when a request arrives, hand the returned
+/// Adapters call ``beginRequest(cookie:method:path:logger:)`` when a request arrives, hand the returned
 /// ``SessionRequest`` to the handler, and call ``SessionRequest/finish()`` before the response
 /// leaves; it stores what changed and says which `Set-Cookie` to send.
 ///
@@ -59,7 +59,6 @@ public final class SessionManager: Service, Sendable {
         self.local = LocalSessions(capacity: configuration.maximumLocalSessions)
         self.locking = SessionLocking(
             expirationSeconds: max(1, Int(configuration.lockExpiration.components.seconds)),
-            logger: logger,
             metrics: metrics
         )
         self.refreshIntervalMilliseconds = Int64(max(1, configuration.maxInactiveIntervalSeconds / 10)) * 1000
@@ -109,19 +108,26 @@ public final class SessionManager: Service, Sendable {
     ///     id this manager issued (malformed, unknown node) is treated as no cookie.
     ///   - method: the request method, which `lockingMode` `auto` and `uriPattern` match.
     ///   - path: the request path without query string.
-    public func beginRequest(cookie: String?, method: String, path: String) -> SessionRequest? {
+    ///   - logger: where this request's session work logs (a lock not acquired, an unreadable or
+    ///     unstorable session), so those lines carry the request's metadata: Vapor's `req.logger`,
+    ///     Hummingbird's `context.logger`. The manager's own logger when `nil`; node state changes
+    ///     always go there.
+    public func beginRequest(cookie: String?, method: String, path: String, logger: Logger? = nil) -> SessionRequest? {
         if patterns.isIgnored(path: path) {
             metrics.ignoredRequests.increment()
             return nil
         }
-        return beginSessionRequest(cookie: cookie, method: method, path: path)
+        return beginSessionRequest(cookie: cookie, method: method, path: path, logger: logger)
     }
 
-    /// ``beginRequest(cookie:method:path:)`` without the ignore pattern, for adapters whose
+    /// ``beginRequest(cookie:method:path:logger:)`` without the ignore pattern, for adapters whose
     /// framework has already decided that the request has a session (Vapor's `SessionDriver`).
-    package func beginSessionRequest(cookie: String?, method: String, path: String) -> SessionRequest {
+    package func beginSessionRequest(cookie: String?, method: String, path: String, logger: Logger? = nil) -> SessionRequest {
         if lifecycle.load(ordering: .relaxed) == .created { warnIfNotRunning() }
-        return SessionRequest(manager: self, cookie: cookie, requestedID: requestedSessionID(cookie), method: method, path: path)
+        return SessionRequest(
+            manager: self, cookie: cookie, requestedID: requestedSessionID(cookie), method: method, path: path,
+            logger: logger ?? self.logger
+        )
     }
 
     /// Says once that the manager is not running as a service, when that costs something: a

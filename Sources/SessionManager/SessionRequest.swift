@@ -1,3 +1,5 @@
+import Logging
+
 /// One request's view of its session: loaded (and locked) lazily on first use, stored when the
 /// request finishes.
 ///
@@ -8,6 +10,8 @@ public actor SessionRequest {
     private let requestedID: SessionID?
     private let method: String
     private let path: String
+    /// The framework's request logger (or the manager's): request-scoped lines carry its metadata.
+    private let logger: Logger
 
     private var session: Session?
     private var resolved = false
@@ -35,8 +39,9 @@ public actor SessionRequest {
     /// the store, where other app servers' requests wait for it.
     static let maximumConsecutiveHolders = 16
 
-    init(manager: SessionManager, cookie: String?, requestedID: SessionID?, method: String, path: String) {
+    init(manager: SessionManager, cookie: String?, requestedID: SessionID?, method: String, path: String, logger: Logger) {
         self.manager = manager
+        self.logger = logger
         self.cookie = cookie
         self.requestedID = requestedID
         self.method = method
@@ -48,7 +53,8 @@ public actor SessionRequest {
         // session's turn and lock held: every later request on it would wait out its timeout.
         guard let turn else { return }
         let manager = self.manager
-        Task { await Self.end(turn, handingOver: nil, manager: manager) }
+        let logger = self.logger
+        Task { await Self.end(turn, handingOver: nil, manager: manager, logger: logger) }
     }
 
     /// The id the request's cookie named, if it is one this manager could have issued.
@@ -163,7 +169,7 @@ public actor SessionRequest {
         do {
             return try session.userID(as: type)
         } catch {
-            manager.logger.warning(
+            logger.warning(
                 "session user id unreadable; treating the request as not logged in", metadata: ["session": "\(session.id)", "error": "\(error)"])
             return nil
         }
@@ -174,7 +180,7 @@ public actor SessionRequest {
     /// that wants the write done before it calls another service. ``finish()`` still runs.
     public func persist() async throws(SessionError) {
         guard let session, !finished else { return }
-        if case .stored(true) = try await manager.store(session) { persistedAChange = true }
+        if case .stored(true) = try await manager.store(session, logger: logger) { persistedAChange = true }
     }
 
     /// Stores the session if it changed (or deletes it if invalidated), releases its lock, and
@@ -188,29 +194,29 @@ public actor SessionRequest {
             return .none
         }
         manager.metrics.requestsWithSession.increment()
-        let (retained, manager) = (self.retained ? session.id.random : nil, self.manager)
+        let (retained, manager, logger) = (self.retained ? session.id.random : nil, self.manager, self.logger)
         let turn = self.turn
         self.turn = nil
         if manager.configuration.sessionBackupAsync, session.isValid {
             await manager.placeBeforeAsyncStore(session)
             manager.pendingWrites.start {
-                let stored = (try? await manager.store(session)) != nil
+                let stored = (try? await manager.store(session, logger: logger)) != nil
                 Self.release(retained, manager: manager)
-                await Self.end(turn, handingOver: stored ? session : nil, manager: manager)
+                await Self.end(turn, handingOver: stored ? session : nil, manager: manager, logger: logger)
             }
             return cookieAction(for: session)
         }
         let outcome: SessionManager.StoreOutcome
         do {
-            outcome = try await manager.store(session)
+            outcome = try await manager.store(session, logger: logger)
         } catch {
             Self.release(retained, manager: manager)
-            await Self.end(turn, handingOver: nil, manager: manager)
+            await Self.end(turn, handingOver: nil, manager: manager, logger: logger)
             throw error
         }
         // Released only after the write: the next request (and lock holder) sees the new state.
         Self.release(retained, manager: manager)
-        await Self.end(turn, handingOver: session, manager: manager)
+        await Self.end(turn, handingOver: session, manager: manager, logger: logger)
         if case .auto = manager.configuration.lockingMode {
             let modified: Bool
             switch outcome {
@@ -237,7 +243,7 @@ public actor SessionRequest {
     /// Ends a locking request's turn. The just-stored `session` and the store lock go to the next
     /// request of this process waiting for the same session, while the lock is young and has not
     /// stayed here too long; otherwise the lock is released and the next waiter locks for itself.
-    private static func end(_ turn: HeldTurn?, handingOver session: Session?, manager: SessionManager) async {
+    private static func end(_ turn: HeldTurn?, handingOver session: Session?, manager: SessionManager, logger: Logger) async {
         guard let turn else { return }
         if let session, let lock = turn.lock, session.isValid, session.id.random == turn.random,
             turn.holders < maximumConsecutiveHolders,
@@ -247,7 +253,7 @@ public actor SessionRequest {
             manager.metrics.lockHandoffs.increment()
             return
         }
-        if let lock = turn.lock { await manager.locking.release(lock, on: manager.nodes) }
+        if let lock = turn.lock { await manager.locking.release(lock, on: manager.nodes, logger: logger) }
         manager.turns.end(turn.random)
     }
 
@@ -255,12 +261,12 @@ public actor SessionRequest {
     private func endTurn() async {
         let turn = self.turn
         self.turn = nil
-        await Self.end(turn, handingOver: nil, manager: manager)
+        await Self.end(turn, handingOver: nil, manager: manager, logger: logger)
     }
 
     /// A load as the request-level result: a store that nobody answers is an error, never "no session".
-    private static func load(_ id: SessionID, manager: SessionManager) async -> LocalSessions.LoadResult {
-        switch await manager.loadFromStore(id) {
+    private static func load(_ id: SessionID, manager: SessionManager, logger: Logger) async -> LocalSessions.LoadResult {
+        switch await manager.loadFromStore(id, logger: logger) {
         case .found(let loaded): return .success(loaded)
         case .notFound: return .success(nil)
         case .storeUnavailable: return .failure(SessionError(.storeUnavailable, "no session store node is reachable"))
@@ -283,8 +289,9 @@ public actor SessionRequest {
             return localCopy
         }
         let manager = self.manager
+        let logger = self.logger
         let result = await manager.local.loadShared(id.random, retain: false) {
-            await Self.load(id, manager: manager)
+            await Self.load(id, manager: manager, logger: logger)
         }
         switch result {
         case .success(let loaded?):
@@ -320,8 +327,9 @@ public actor SessionRequest {
             return shared
         }
         let manager = self.manager
+        let logger = self.logger
         let result = await manager.local.loadShared(id.random, retain: true) {
-            await Self.load(id, manager: manager)
+            await Self.load(id, manager: manager, logger: logger)
         }
         let session = try result.get()
         if let session {
@@ -349,7 +357,7 @@ public actor SessionRequest {
             guard configuration.lockFailurePolicy == .proceedWithoutLock else {
                 throw .lockedByAnotherRequest
             }
-            manager.logger.warning("session lock not acquired in time; proceeding without it", metadata: ["session": "\(id)"])
+            logger.warning("session lock not acquired in time; proceeding without it", metadata: ["session": "\(id)"])
             return .proceedUnlocked
         case .granted(let handoff?):
             turn = HeldTurn(random: id.random, lock: handoff.lock, lockedAt: handoff.lockedAt, holders: handoff.holders)
@@ -361,7 +369,7 @@ public actor SessionRequest {
             turn = HeldTurn(random: id.random, lock: nil, lockedAt: ContinuousClock.now, holders: 1)
         }
         if let node = manager.nodes.index(of: id.nodeID), await manager.nodes.isAvailable(node) {
-            switch await manager.locking.acquire(key: manager.lockKey(id.random), node: node, on: manager.nodes, deadline: deadline) {
+            switch await manager.locking.acquire(key: manager.lockKey(id.random), node: node, on: manager.nodes, deadline: deadline, logger: logger) {
             case .acquired(let lock):
                 turn?.lock = lock
                 turn?.lockedAt = ContinuousClock.now
@@ -374,7 +382,7 @@ public actor SessionRequest {
                 }
             }
         }
-        switch await Self.load(id, manager: manager) {
+        switch await Self.load(id, manager: manager, logger: logger) {
         case .success(let session?):
             manager.takeOver(session)
             return .opened(session)

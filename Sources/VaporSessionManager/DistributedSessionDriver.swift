@@ -52,7 +52,8 @@ public struct DistributedSessionDriver: SessionDriver {
     private func state(of request: Request, cookie: String?) -> DriverState {
         if let state = request.storage[DriverStateKey.self] { return state }
         let state = DriverState(
-            request: manager.beginSessionRequest(cookie: cookie, method: request.method.rawValue, path: request.url.path), snapshot: [:])
+            request: manager.beginSessionRequest(cookie: cookie, method: request.method.rawValue, path: request.url.path, logger: request.logger),
+            snapshot: [:])
         request.storage[DriverStateKey.self] = state
         return state
     }

@@ -20,7 +20,9 @@ public struct DistributedSessionsMiddleware: AsyncMiddleware {
 
     public func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
         let cookie = SessionCookieReader.value(named: manager.configuration.cookie.name, in: request.headers[.cookie])
-        guard let sessionRequest = manager.beginRequest(cookie: cookie, method: request.method.rawValue, path: request.url.path) else {
+        guard
+            let sessionRequest = manager.beginRequest(cookie: cookie, method: request.method.rawValue, path: request.url.path, logger: request.logger)
+        else {
             return try await next.respond(to: request)  // requestURIIgnorePattern: no session work at all
         }
         request.storage[DistributedSessionRequestKey.self] = sessionRequest

@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import SessionManagerTestSupport
 import Synchronization
 import Testing
 
@@ -46,26 +47,6 @@ import Testing
         }
     }
 
-    /// Log lines at warning and above, for checks.
-    final class CapturedLog: Sendable {
-        let lines = Mutex<[String]>([])
-        var logger: Logger {
-            Logger(label: "test") { _ in Handler(log: self) }
-        }
-        struct Handler: LogHandler {
-            let log: CapturedLog
-            var metadata: Logger.Metadata = [:]
-            var logLevel: Logger.Level = .warning
-            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-                get { metadata[key] }
-                set { metadata[key] = newValue }
-            }
-            func log(event: LogEvent) {
-                log.lines.withLock { $0.append(event.message.description) }
-            }
-        }
-    }
-
     @Test func runningClosesTheStoreAfterTheLastAsynchronousWrite() async throws {
         let store = RecordingStore()
         var configuration = SessionManagerConfiguration()
@@ -86,17 +67,17 @@ import Testing
 
     @Test func aManagerServingWithoutRunningWarnsOnceWhenItsStoreHasSomethingToClose() async throws {
         let log = CapturedLog()
-        let owning = try SessionManager(configuration: SessionManagerConfiguration(), store: RecordingStore(), logger: log.logger)
+        let owning = try SessionManager(configuration: SessionManagerConfiguration(), store: RecordingStore(), logger: log.logger())
         var browser = Browser()
         _ = try await browser.visit(owning)
         _ = try await browser.visit(owning)
-        #expect(log.lines.withLock { $0.filter { $0.contains("not running as a service") }.count } == 1)
+        #expect(log.messages.filter { $0.contains("not running as a service") }.count == 1)
 
         let bare = CapturedLog()
         let topologyOnly = try SessionManager(
-            configuration: SessionManagerConfiguration(), store: MemorySessionStore.topology(nodeIDs: ["m1"]), logger: bare.logger)
+            configuration: SessionManagerConfiguration(), store: MemorySessionStore.topology(nodeIDs: ["m1"]), logger: bare.logger())
         var other = Browser()
         _ = try await other.visit(topologyOnly)
-        #expect(bare.lines.withLock { $0.isEmpty }, "a bare topology owns nothing to close: \(bare.lines.withLock { $0 })")
+        #expect(bare.messages.isEmpty, "a bare topology owns nothing to close: \(bare.messages)")
     }
 }

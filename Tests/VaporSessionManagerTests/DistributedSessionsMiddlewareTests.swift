@@ -1,4 +1,6 @@
+import Logging
 import SessionManager
+import SessionManagerTestSupport
 import SessionManagerTesting
 import Testing
 import Vapor
@@ -194,6 +196,42 @@ import VaporTesting
             let response = try await app.testing().sendRequest(.GET, "visits")
             #expect(response.status == .internalServerError)
             #expect(response.body.string.contains("DistributedSessionsMiddleware"))
+        }
+    }
+
+    /// Warnings about one request's session reach that request's logger, with its metadata.
+    @Test func requestWarningsGoThroughTheRequestLogger() async throws {
+        let captured = CapturedLog()
+        let requestLogger = captured.logger(label: "request")
+        let manager = try SessionManager(configuration: SessionManagerConfiguration(), store: MemorySessionStore.topology(nodeIDs: ["m1"]))
+        try await withApp { app in
+            app.middleware.use(RequestLoggerMiddleware(logger: requestLogger))  // runs before the session middleware
+            app.distributedSessions.use(manager)
+            app.post("login") { req async throws -> String in
+                try await req.distributedSession.logIn(userID: "alice")
+                return "welcome"
+            }
+            app.get("numeric-id") { req async throws -> String in
+                (try await req.distributedSession.userID(as: Int.self)).map(String.init) ?? "-"
+            }
+            let login = try await app.testing().sendRequest(.POST, "login")
+            let cookie = try #require(sessionCookie(of: login))
+            let read = try await app.testing().sendRequest(.GET, "numeric-id", headers: ["Cookie": cookie])
+            #expect(read.body.string == "-", "an id of another type is nobody")
+        }
+        let lines = captured.lines.withLock { $0 }
+        let warning = try #require(lines.first { $0.message.contains("session user id unreadable") }, "\(captured.messages)")
+        #expect(warning.metadata["marker"] == "numeric-id", "logged through the request's logger")
+    }
+
+    /// Gives every request `logger`, marked with the request's path.
+    struct RequestLoggerMiddleware: AsyncMiddleware {
+        let logger: Logger
+        func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+            var logger = self.logger
+            logger[metadataKey: "marker"] = "\(request.url.path.dropFirst())"
+            request.logger = logger
+            return try await next.respond(to: request)
         }
     }
 }
