@@ -69,10 +69,16 @@ bench-redis:
 
 # HTTP: wrk against `msm serve` (release build) in every session mode, and nginx in front of two,
 # on memcached and on Redis nodes.
+# Vapor's own drivers (MemorySessions, FluentSessions on PostgreSQL) run in a package of their own
+# (Benchmarks/VaporSessionsBaseline), so neither `make test` nor users compile Fluent.
+VAPOR_BASELINE_DIR = Benchmarks/VaporSessionsBaseline
 bench-http:
 	bash scripts/install-deps.sh bench
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product msm
-	python3 Benchmarks/http/run.py --msm "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/msm" $(HTTP_BENCH_FLAGS)
+	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --package-path $(VAPOR_BASELINE_DIR)
+	python3 Benchmarks/http/run.py --msm "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/msm" \
+		--vapor-baseline "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --package-path $(VAPOR_BASELINE_DIR) --show-bin-path)/VaporSessionsBaseline" \
+		$(HTTP_BENCH_FLAGS)
 
 bench: bench-client bench-redis bench-http
 

@@ -7,11 +7,11 @@
 #           openssl makes the certificates of the Redis TLS tests)
 #   demo  = memcached, redis-server, nginx   (`msm demo --store redis` runs Redis nodes)
 #   bench = memcached, memcaslap (libmemcached-tools), wrk, nginx,
-#           redis-server, redis-benchmark (redis-tools)
+#           redis-server, redis-benchmark (redis-tools), postgresql (Vapor's FluentSessions rows)
 #
 # Idempotent: installs only what is missing, via apt-get (with sudo when not root).
-# Note: on Debian, installing nginx/redis-server also starts their system services (ports 80
-# and 6379); that is harmless - our tests and benchmarks only use ports they allocate themselves,
+# Note: on Debian, installing nginx/redis-server/postgresql also starts their system services
+# (ports 80, 6379 and 5432); that is harmless - our tests and benchmarks only use ports they allocate themselves,
 # and `msm demo --store redis` defaults to ports 16379 and 16380.
 set -euo pipefail
 
@@ -28,6 +28,7 @@ declare -A package_of=(
     [redis-server]=redis-server
     [redis-benchmark]=redis-tools
     [wrk]=wrk
+    [pg_ctlcluster]=postgresql
     [openssl]=openssl
 )
 
@@ -36,8 +37,8 @@ for group in "${groups[@]}"; do
     case "$group" in
         test)  commands+=(memcached redis-server nginx openssl) ;;
         demo)  commands+=(memcached redis-server nginx) ;;
-        bench) commands+=(memcached memcaslap wrk nginx redis-server redis-benchmark) ;;
-        all)   commands+=(memcached redis-server nginx openssl memcaslap wrk redis-benchmark) ;;
+        bench) commands+=(memcached memcaslap wrk nginx redis-server redis-benchmark pg_ctlcluster) ;;
+        all)   commands+=(memcached redis-server nginx openssl memcaslap wrk redis-benchmark pg_ctlcluster) ;;
         -h|--help)
             awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
             exit 0

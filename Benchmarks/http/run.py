@@ -51,6 +51,15 @@ Scenarios
     vapor-*                the same app on Vapor (`msm serve --framework vapor`): baseline
                            (Vapor's GET /health), sticky-read, sticky-write, nonsticky-write,
                            nonsticky-locking-all; their ratios are to vapor-baseline.
+    vapor-stock-*          the counter page behind Vapor's own SessionsMiddleware
+                           (Benchmarks/VaporSessionsBaseline, --vapor-baseline): with Vapor's
+                           MemorySessions (one process, not shared), FluentSessions on
+                           PostgreSQL (a throw-away cluster the benchmark starts, durability
+                           off), and our DistributedSessionDriver (the drop-in path, per store).
+    lost-updates-*         not throughput: 8 writers x 25 increments at once on ONE session
+                           through nginx in front of two servers (MemorySessions: one server),
+                           then the session's visits are compared with the increments answered
+                           200. Ours with locking all and none, FluentSessions, MemorySessions.
 
 Pinning (--pin, default when `taskset` exists and nproc >= 2): memcached or redis-server, msm
 and nginx run on CPU 0, wrk on CPU 1, so the load generator does not steal the servers' CPU.
@@ -92,6 +101,8 @@ from typing import Any, TextIO
 # The parts, one concern each; their names are this module's too (test_run.py uses run.X).
 from bench_common import *  # noqa: F401,F403
 from bench_http import *  # noqa: F401,F403
+from bench_lost_updates import *  # noqa: F401,F403
+from bench_postgres import *  # noqa: F401,F403
 from bench_processes import *  # noqa: F401,F403
 from bench_stores import *  # noqa: F401,F403
 from bench_wrk import *  # noqa: F401,F403
@@ -99,6 +110,7 @@ from bench_wrk import *  # noqa: F401,F403
 SCRIPT_PATH = Path(__file__).resolve()
 REPO_ROOT = SCRIPT_PATH.parents[2]
 DEFAULT_MSM = Path(".build/release/msm")
+DEFAULT_VAPOR_BASELINE = Path("Benchmarks/VaporSessionsBaseline/.build/release/VaporSessionsBaseline")
 SERVER_CPU = 0
 WRK_CPU = 1
 # The ratio goals of issue 4 (item 5): scenario -> minimum req/s relative to the baseline.
@@ -111,6 +123,13 @@ GOALS: dict[str, float] = {
     "vapor-sticky-read": 0.9,
     "vapor-nonsticky-write": 0.5,
 }
+# Issue 12: ours (middleware, counter page) against Vapor's own drivers: (ours, theirs, minimum ratio).
+CROSS_GOALS: tuple[tuple[str, str, float], ...] = (
+    ("vapor-sticky-write", "vapor-stock-fluentsessions", 15.0),
+    ("vapor-sticky-write", "vapor-stock-memorysessions", 1.0),
+    ("vapor-nonsticky-write", "vapor-stock-fluentsessions", 15.0),
+    ("vapor-nonsticky-write", "vapor-stock-memorysessions", 1.0),
+)
 # The session stores `msm serve` runs on, in the order they are benchmarked.
 STORES = ("memcached", "redis")
 
@@ -130,6 +149,20 @@ class Scenario:
     uses_sessions: bool = True
     read_only: bool = False  # sticky-read: pick an attribute that exists, read only that
     baseline: str = "baseline"  # the scenario its ratio is taken against: the same framework's /health
+    # What serves it: `msm serve`, or Vapor's SessionsMiddleware with a driver
+    # (Benchmarks/VaporSessionsBaseline --sessions memory|fluent|distributed).
+    server: str = "msm"
+    counts_lost_updates: bool = False  # concurrent writers on one session instead of wrk
+
+    @property
+    def uses_store(self) -> bool:
+        """Measured once per store (memcached, Redis); the others run once."""
+        return self.uses_sessions and self.server in ("msm", "vapor-distributed")
+
+    @property
+    def vapor_driver(self) -> str | None:
+        """`--sessions` of VaporSessionsBaseline, None for `msm serve`."""
+        return self.server.removeprefix("vapor-") if self.server.startswith("vapor-") else None
 
     @property
     def behind_nginx(self) -> bool:
@@ -155,6 +188,22 @@ SCENARIOS: tuple[Scenario, ...] = (
              ("--non-sticky", "--locking-mode", "none") + VAPOR, baseline="vapor-baseline"),
     Scenario("vapor-nonsticky-locking-all", "Vapor: non-sticky, locking all", "/myapp/",
              ("--non-sticky", "--locking-mode", "all") + VAPOR, baseline="vapor-baseline"),
+    # Vapor's own SessionsMiddleware, unchanged app code, three drivers.
+    Scenario("vapor-stock-memorysessions", "Vapor SessionsMiddleware + MemorySessions (not shared)", "/myapp/", (),
+             baseline="vapor-baseline", server="vapor-memory"),
+    Scenario("vapor-stock-fluentsessions", "Vapor SessionsMiddleware + FluentSessions, PostgreSQL", "/myapp/", (),
+             baseline="vapor-baseline", server="vapor-fluent"),
+    Scenario("vapor-stock-distributed-driver", "Vapor SessionsMiddleware + our SessionDriver", "/myapp/", (),
+             baseline="vapor-baseline", server="vapor-distributed"),
+    # Concurrent writers on one session: increments lost.
+    Scenario("lost-updates-locking-all", "ours (Vapor), non-sticky, locking all, 2 servers", "/myapp/",
+             ("--non-sticky", "--locking-mode", "all") + VAPOR, routes=("A", "B"), counts_lost_updates=True),
+    Scenario("lost-updates-locking-none", "ours (Vapor), non-sticky, locking none, 2 servers", "/myapp/",
+             ("--non-sticky", "--locking-mode", "none") + VAPOR, routes=("A", "B"), counts_lost_updates=True),
+    Scenario("lost-updates-fluentsessions", "Vapor FluentSessions, 2 servers", "/myapp/", (), routes=("A", "B"),
+             server="vapor-fluent", counts_lost_updates=True),
+    Scenario("lost-updates-memorysessions", "Vapor MemorySessions, 1 server", "/myapp/", (), server="vapor-memory",
+             counts_lost_updates=True),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 
@@ -170,6 +219,7 @@ class ScenarioResult:
     ratio_to_baseline: float | None = None
     store_commands_per_request: float | None = None
     store_counters: dict[str, int] = field(default_factory=dict)
+    lost_updates: LostUpdates | None = None
     notes: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
 
@@ -177,6 +227,7 @@ class ScenarioResult:
 @dataclass
 class Config:
     msm: Path
+    vapor_baseline: Path | None  # only when a vapor-stock-* or Vapor lost-updates scenario runs
     memcached: str | None
     redis_server: str | None
     stores: tuple[str, ...]
@@ -237,18 +288,21 @@ def non_negative_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    scenario_help = "\n".join(f"  {s.name:<22} {s.description} ({s.path})" for s in SCENARIOS)
+    scenario_help = "\n".join(f"  {s.name:<31} {s.description} ({s.path})" for s in SCENARIOS)
     parser = argparse.ArgumentParser(
         prog="Benchmarks/http/run.py",
         description="HTTP benchmark of `msm serve`: wrk against the demo app on loopback with many "
         "distinct sessions, one scenario after the other, printed as a Markdown table.",
         epilog=f"scenarios (in this order):\n{scenario_help}\n\n"
-        "Needs memcached, redis-server, nginx and wrk (Debian packages of the same names) and a release build: "
-        "swift build -c release --product msm",
+        "Needs memcached, redis-server, nginx, wrk and postgresql (Debian packages of the same names) and release "
+        "builds: swift build -c release --product msm; swift build -c release in Benchmarks/VaporSessionsBaseline "
+        "(for the vapor-stock-* and Vapor lost-updates-* scenarios)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--msm", type=Path, default=None,
                         help=f"the msm executable (default: <repo>/{DEFAULT_MSM})")
+    parser.add_argument("--vapor-baseline", type=Path, default=None,
+                        help=f"the VaporSessionsBaseline executable (default: <repo>/{DEFAULT_VAPOR_BASELINE})")
     parser.add_argument("--connections", "-c", type=positive_int, default=64, metavar="C",
                         help="wrk connections (default 64)")
     parser.add_argument("--duration", "-d", type=positive_int, default=5, metavar="SECONDS",
@@ -288,6 +342,15 @@ def find_msm(explicit: Path | None) -> Path:
     raise SetupError(message)
 
 
+def find_vapor_baseline(explicit: Path | None) -> Path:
+    path = explicit.absolute() if explicit is not None else REPO_ROOT / DEFAULT_VAPOR_BASELINE
+    if path.is_file() and os.access(path, os.X_OK):
+        return path
+    raise SetupError(f"VaporSessionsBaseline not found at {path}: run `swift build -c release` in "
+                     f"{REPO_ROOT / 'Benchmarks/VaporSessionsBaseline'} (or leave out the vapor-stock-* and "
+                     "Vapor lost-updates-* scenarios)")
+
+
 def decide_pinning(requested: bool | None) -> bool:
     has_taskset = shutil.which("taskset") is not None
     cpus = os.cpu_count() or 1
@@ -307,8 +370,10 @@ def make_config(argv: Sequence[str] | None = None) -> Config:
     scenarios: tuple[Scenario, ...] = args.scenarios
     stores: tuple[str, ...] = args.stores
     needs_nginx = any(s.behind_nginx for s in scenarios)
+    needs_vapor_baseline = any(s.vapor_driver for s in scenarios)
     return Config(
         msm=find_msm(args.msm),
+        vapor_baseline=find_vapor_baseline(args.vapor_baseline) if needs_vapor_baseline else None,
         memcached=find_tool("memcached", "memcached") if "memcached" in stores else None,
         redis_server=find_tool("redis-server", "redis-server") if "redis" in stores else None,
         stores=stores,
@@ -431,7 +496,9 @@ def probe(port: int, path: str, cookie: str, scenario: Scenario, notes: list[str
         if served_id and random_part(served_id) != random_part(sent_value):
             notes.append(f"the session was not recognized: cookie {sent_value}, served {served_id}")
     new_cookie = session_cookie(reply.header_values("Set-Cookie"))
-    if new_cookie and not scenario.behind_nginx:
+    # Vapor's own SessionsMiddleware sets its cookie on every response whose request touched the
+    # session: that is what those rows measure, not a fault.
+    if new_cookie and not scenario.behind_nginx and scenario.vapor_driver is None:
         notes.append(f"a request with a valid session cookie got Set-Cookie {new_cookie} (expected none)")
 
 
@@ -481,6 +548,22 @@ def serve_argv(msm: Path, port: int, route: str, nodes: Sequence[StoreNode], sce
     return pinned(argv, cpu)
 
 
+def vapor_baseline_argv(binary: Path, port: int, nodes: Sequence[StoreNode], scenario: Scenario,
+                        postgres_url: str | None, cpu: int | None) -> list[str]:
+    """VaporSessionsBaseline for a vapor-stock-* scenario: Vapor's SessionsMiddleware and a driver."""
+    driver = scenario.vapor_driver
+    assert driver is not None
+    argv = [str(binary), "--port", str(port), "--sessions", driver]
+    if driver == "fluent":
+        if postgres_url is None:
+            raise ScenarioError("PostgreSQL is not running (it failed to start; see above)")
+        argv += ["--postgres-url", postgres_url]
+    elif driver == "distributed":
+        argv += ["--store", nodes[0].store, "--nodes", ",".join(node.list_entry for node in nodes),
+                 "--failover-nodes", nodes[0].node_id]
+    return pinned(argv, cpu)
+
+
 def clean_environment() -> dict[str, str]:
     """This environment without MSM_* variables, which would change what `msm serve` does."""
     return {key: value for key, value in os.environ.items() if not key.startswith("MSM_")}
@@ -522,6 +605,7 @@ class Bench:
     temp_dir: Path
     nodes: list[StoreNode]
     serve_has_log_level: bool
+    postgres_url: str | None = None
 
     @property
     def store(self) -> str:
@@ -540,12 +624,18 @@ def start_servers(bench: Bench, scenario: Scenario, result: ScenarioResult,
     cpu = SERVER_CPU if config.pin else None
     ports = free_ports(len(scenario.routes) + (1 if scenario.behind_nginx else 0))
     for route, port in zip(scenario.routes, ports):
-        argv = serve_argv(config.msm, port, route, bench.nodes, scenario, bench.serve_has_log_level, cpu)
+        if scenario.vapor_driver is None:
+            argv = serve_argv(config.msm, port, route, bench.nodes, scenario, bench.serve_has_log_level, cpu)
+            what = f"msm serve route {route}"
+        else:
+            assert config.vapor_baseline is not None
+            argv = vapor_baseline_argv(config.vapor_baseline, port, bench.nodes, scenario, bench.postgres_url, cpu)
+            what = f"VaporSessionsBaseline {route} --sessions {scenario.vapor_driver}"
         result.commands.append(" ".join(argv))
-        process = bench.processes.start(f"{bench.store}-{scenario.name}-msm-{route}", argv, env=clean_environment())
+        process = bench.processes.start(f"{bench.store}-{scenario.name}-{route}", argv, env=clean_environment())
         started.append(process)
-        wait_for_health(port, process, config.startup_timeout, f"msm serve (route {route})", bench.processes)
-        progress(f"{bench.label(scenario)}: msm serve route {route} on :{port} (pid {process.pid}) {' '.join(scenario.serve_args)}")
+        wait_for_health(port, process, config.startup_timeout, what, bench.processes)
+        progress(f"{bench.label(scenario)}: {what} on :{port} (pid {process.pid}) {' '.join(scenario.serve_args)}")
     if not scenario.behind_nginx:
         return ports[0]
 
@@ -605,6 +695,14 @@ def run_scenario(bench: Bench, scenario: Scenario) -> ScenarioResult:
             flush_store(node)
         port = start_servers(bench, scenario, result, started)
         path = scenario.path
+        if scenario.counts_lost_updates:
+            progress(f"{bench.label(scenario)}: {WRITERS} writers x {INCREMENTS_PER_WRITER} increments on one session")
+            lost = count_lost_updates(port)
+            result.lost_updates = lost
+            progress(f"{bench.label(scenario)}: {lost.answered_ok} of {lost.increments_sent} answered 200, visits "
+                     f"{lost.final_visits} of {lost.expected_visits}: {lost.lost} lost")
+            result.ok = True
+            return result
         if scenario.uses_sessions:
             progress(f"{bench.label(scenario)}: creating {bench.config.sessions} sessions")
             cookies = create_sessions(port, bench.config.sessions)
@@ -683,12 +781,14 @@ def git_revision() -> str:
 def store_cell(result: ScenarioResult) -> str:
     """The store a row measured; `-` for a scenario without session work (the baseline)."""
     scenario = next((s for s in SCENARIOS if s.name == result.scenario), None)
-    return result.store if scenario is None or scenario.uses_sessions else "-"
+    return result.store if scenario is None or scenario.uses_store else "-"
 
 
 def markdown_table(results: list[ScenarioResult]) -> str:
     lines = ["| store | scenario | req/s | p50 ms | p99 ms | ratio to baseline | errors |", "|---|---|--:|--:|--:|--:|---|"]
     for r in results:
+        if is_lost_updates(r):
+            continue
         if r.wrk is None:
             summary = r.reason.splitlines()[0].replace("|", "\\|") if r.reason else ""
             lines.append(f"| {store_cell(r)} | {r.scenario} | FAILED | | | | {summary} |")
@@ -696,6 +796,28 @@ def markdown_table(results: list[ScenarioResult]) -> str:
         errors = r.wrk.error_summary() + ("" if r.ok else " (FAILED)")
         lines.append(f"| {store_cell(r)} | {r.scenario} | {r.wrk.requests_per_sec:,.0f} | {fmt_ms(r.wrk.p50_ms)} | "
                      f"{fmt_ms(r.wrk.p99_ms)} | {fmt_number(r.ratio_to_baseline, 2)} | {errors} |")
+    return "\n".join(lines)
+
+
+def is_lost_updates(result: ScenarioResult) -> bool:
+    return any(s.counts_lost_updates for s in SCENARIOS if s.name == result.scenario)
+
+
+def lost_updates_table(results: list[ScenarioResult]) -> str | None:
+    """Concurrent writers on one session: increments answered 200 against the final count."""
+    rows = [r for r in results if is_lost_updates(r)]
+    if not rows:
+        return None
+    lines = [f"Concurrent writers on one session ({WRITERS} x {INCREMENTS_PER_WRITER} increments at once):", "",
+             "| store | scenario | answered 200 | visits expected | visits stored | lost |", "|---|---|--:|--:|--:|--:|"]
+    for r in rows:
+        lost = r.lost_updates
+        if lost is None:
+            summary = r.reason.splitlines()[0].replace("|", "\\|") if r.reason else ""
+            lines.append(f"| {store_cell(r)} | {r.scenario} | FAILED | | | {summary} |")
+        else:
+            lines.append(f"| {store_cell(r)} | {r.scenario} | {lost.answered_ok} of {lost.increments_sent} | "
+                         f"{lost.expected_visits} | {lost.final_visits} | {lost.lost} |")
     return "\n".join(lines)
 
 
@@ -710,6 +832,25 @@ def goals_line(results: list[ScenarioResult]) -> str | None:
     return "Goals (issues 4, 12): " + "; ".join(parts) + "." if parts else None
 
 
+def cross_goals_line(results: list[ScenarioResult]) -> str | None:
+    """Ours against Vapor's drivers (run once, store-independent), per store; and no lost increment
+    with locking all."""
+    rates = {(r.scenario, r.store): r.wrk.requests_per_sec for r in results if r.ok and r.wrk and r.wrk.requests_per_sec > 0}
+    theirs = {r.scenario: r.wrk.requests_per_sec for r in results if r.ok and r.wrk and r.wrk.requests_per_sec > 0}
+    parts = []
+    for ours, other, goal in CROSS_GOALS:
+        for (scenario, store), rate in rates.items():
+            if scenario == ours and theirs.get(other):
+                ratio = rate / theirs[other]
+                parts.append(f"{ours} ({store}) / {other} {ratio:.1f}x {'>=' if ratio >= goal else '<'} {goal:g}x "
+                             f"({'met' if ratio >= goal else 'missed'})")
+    for r in results:
+        if r.scenario == "lost-updates-locking-all" and r.lost_updates is not None:
+            lost = r.lost_updates.lost
+            parts.append(f"{r.scenario} ({r.store}) lost {lost} ({'met' if lost == 0 else 'missed'})")
+    return "Vapor goals (issue 12): " + "; ".join(parts) + "." if parts else None
+
+
 def report(config: Config, results: list[ScenarioResult], started: dt.datetime, out: TextIO) -> None:
     print(header_line(config, started), file=out)
     print(file=out)
@@ -718,6 +859,14 @@ def report(config: Config, results: list[ScenarioResult], started: dt.datetime, 
     if goals:
         print(file=out)
         print(goals, file=out)
+    cross = cross_goals_line(results)
+    if cross:
+        print(file=out)
+        print(cross, file=out)
+    lost = lost_updates_table(results)
+    if lost:
+        print(file=out)
+        print(lost, file=out)
     for r in results:
         for note in r.notes:
             print(f"\nNote ({r.scenario}, {r.store}): {note}", file=out)
@@ -768,7 +917,7 @@ def run_plan(stores: Sequence[str], scenarios: Sequence[Scenario]) -> list[tuple
     runs once, on the first store; a store left without scenarios is not started at all."""
     plan = []
     for index, store in enumerate(stores):
-        chosen = [s for s in scenarios if s.uses_sessions or index == 0]  # baselines: once
+        chosen = [s for s in scenarios if s.uses_store or index == 0]  # baselines, Vapor's own drivers: once
         if chosen:
             plan.append((store, chosen))
     return plan
@@ -786,7 +935,13 @@ def run(config: Config) -> int:
     temp_dir = Path(tempfile.mkdtemp(prefix="msm-http-bench-"))
     processes = Processes(temp_dir, config.verbose)
     results: list[ScenarioResult] = []
+    postgres: PostgresServer | None = None
     try:
+        if any(s.vapor_driver == "fluent" for s in config.scenarios):
+            try:
+                postgres = start_postgres(processes, SERVER_CPU if config.pin else None, config.startup_timeout)
+            except ScenarioError as error:  # the FluentSessions rows fail; the others still run
+                progress(f"postgres: FAILED to start: {error}")
         for store, scenarios in run_plan(config.stores, config.scenarios):
             try:
                 nodes = start_store(processes, config, store, temp_dir)
@@ -795,7 +950,7 @@ def run(config: Config) -> int:
                 results += [ScenarioResult(s.name, False, reason=f"{store} did not start: {error}", path=s.path, store=store)
                             for s in scenarios]
                 continue
-            bench = Bench(config, processes, temp_dir, nodes, has_log_level)
+            bench = Bench(config, processes, temp_dir, nodes, has_log_level, postgres.url if postgres else None)
             for scenario in scenarios:
                 results.append(run_scenario(bench, scenario))
             for node in reversed(nodes):  # idle, but their memory and sockets are no longer needed
@@ -803,6 +958,8 @@ def run(config: Config) -> int:
                     processes.stop(node.process)
     finally:
         with cleanup_signals_ignored():
+            if postgres is not None:
+                stop_postgres(processes, postgres)
             processes.stop_all()
             if config.keep_temp:
                 progress(f"kept {temp_dir} (server logs, wrk scripts, nginx config)")

@@ -250,7 +250,10 @@ class ArgumentTests(unittest.TestCase):
         self.assertEqual(run.SCENARIO_NAMES, ("baseline", "sticky-read", "sticky-write", "nonsticky-write",
                                               "nonsticky-locking-all", "nginx-2-servers", "vapor-baseline",
                                               "vapor-sticky-read", "vapor-sticky-write", "vapor-nonsticky-write",
-                                              "vapor-nonsticky-locking-all"))
+                                              "vapor-nonsticky-locking-all", "vapor-stock-memorysessions",
+                                              "vapor-stock-fluentsessions", "vapor-stock-distributed-driver",
+                                              "lost-updates-locking-all", "lost-updates-locking-none",
+                                              "lost-updates-fluentsessions", "lost-updates-memorysessions"))
         by_name = {s.name: s for s in run.SCENARIOS}
         self.assertFalse(by_name["baseline"].uses_sessions)
         self.assertEqual(by_name["nonsticky-locking-all"].serve_args, ("--non-sticky", "--locking-mode", "all"))
@@ -296,12 +299,30 @@ class ArgumentTests(unittest.TestCase):
         plan = run.run_plan(run.STORES, run.SCENARIOS)
         self.assertEqual([store for store, _ in plan], ["memcached", "redis"])
         self.assertEqual([s.name for s in plan[0][1]], list(run.SCENARIO_NAMES))
-        self.assertEqual([s.name for s in plan[1][1]], [n for n in run.SCENARIO_NAMES if not n.endswith("baseline")])
+        once = {"baseline", "vapor-baseline", "vapor-stock-memorysessions", "vapor-stock-fluentsessions",
+                "lost-updates-fluentsessions", "lost-updates-memorysessions"}
+        self.assertEqual([s.name for s in plan[1][1]], [n for n in run.SCENARIO_NAMES if n not in once])
+        self.assertIn("vapor-stock-distributed-driver", [s.name for s in plan[1][1]])  # our driver: per store
         self.assertEqual([(store, [s.name for s in chosen]) for store, chosen in run.run_plan(("redis",), run.SCENARIOS)][0][1],
                          list(run.SCENARIO_NAMES))
         # Only the baseline asked for: the second store has nothing to run and is not started.
         self.assertEqual([(store, [s.name for s in chosen]) for store, chosen in run.run_plan(run.STORES, (by_name["baseline"],))],
                          [("memcached", ["baseline"])])
+
+    def test_vapor_baseline_argv(self) -> None:
+        by_name = {s.name: s for s in run.SCENARIOS}
+        nodes = [run.StoreNode("r1", 1111, None, store="redis"), run.StoreNode("r2", 2222, None, store="redis")]
+        binary = Path("/bin/vsb")
+        self.assertEqual(run.vapor_baseline_argv(binary, 9000, nodes, by_name["vapor-stock-memorysessions"], None, 0),
+                         ["taskset", "-c", "0", "/bin/vsb", "--port", "9000", "--sessions", "memory"])
+        self.assertEqual(run.vapor_baseline_argv(binary, 9000, nodes, by_name["vapor-stock-fluentsessions"], "postgres://x", None),
+                         ["/bin/vsb", "--port", "9000", "--sessions", "fluent", "--postgres-url", "postgres://x"])
+        with self.assertRaises(run.ScenarioError):  # PostgreSQL did not start: that row fails, not the run
+            run.vapor_baseline_argv(binary, 9000, nodes, by_name["lost-updates-fluentsessions"], None, None)
+        self.assertEqual(run.vapor_baseline_argv(binary, 9000, nodes, by_name["vapor-stock-distributed-driver"], None, None),
+                         ["/bin/vsb", "--port", "9000", "--sessions", "distributed", "--store", "redis", "--nodes",
+                          "r1:redis://127.0.0.1:1111,r2:redis://127.0.0.1:2222", "--failover-nodes", "r1"])
+        self.assertIsNone(by_name["lost-updates-locking-all"].vapor_driver)  # that one is msm serve
 
     def test_missing_serve_flags(self) -> None:
         self.assertEqual(run.missing_serve_flags(" ".join(run.USED_SERVE_FLAGS)), [])
@@ -613,6 +634,128 @@ class OutputTests(unittest.TestCase):
         self.assertEqual(run.session_cookie(["JSESSIONID=Y-m2.B; Path=/"]), "JSESSIONID=Y-m2.B")
         self.assertIsNone(run.session_cookie([]))
         self.assertIsNone(run.session_cookie(["SESSIONID=; Max-Age=0; Path=/"]))
+
+
+class CounterHandler(http.server.BaseHTTPRequestHandler):
+    """GET /myapp/ counts visits per session like the demo; `serialized` decides whether a
+    read-modify-write holds a lock (no update lost) or races (updates lost on purpose)."""
+
+    protocol_version = "HTTP/1.1"
+    serialized = True
+    visits: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def increment(self, session: str) -> int:
+        seen = self.visits.get(session, 0)
+        threading.Event().wait(0.002)  # a store round trip between read and write
+        self.visits[session] = seen + 1
+        return seen + 1
+
+    def do_GET(self) -> None:  # noqa: N802
+        cookie = self.headers.get("Cookie", "")
+        session = cookie.split("=", 1)[1] if cookie.startswith("vapor-session=") else None
+        if self.path == "/myapp/":
+            headers = {}
+            if session is None:
+                session = f"s{len(self.visits) + 1}"
+                headers["Set-Cookie"] = f"vapor-session={session}; Path=/"
+            if self.serialized:
+                with self.lock:
+                    visits = self.increment(session)
+            else:
+                visits = self.increment(session)
+            self.reply(200, json.dumps({"visits": visits}).encode(), headers)
+        elif self.path == "/myapp/attributes/visits" and session in self.visits:
+            self.reply(200, str(self.visits[session]).encode())
+        else:
+            self.reply(404, b"")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class LostUpdateTests(unittest.TestCase):
+    def count(self, serialized: bool) -> run.LostUpdates:
+        CounterHandler.serialized = serialized
+        CounterHandler.visits = {}
+        server = http.server.ThreadingHTTPServer((run.LOOPBACK, 0), CounterHandler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            return run.count_lost_updates(server.server_address[1], writers=6, increments=10)
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def test_serialized_counter_loses_nothing(self) -> None:
+        lost = self.count(serialized=True)
+        self.assertEqual((lost.increments_sent, lost.answered_ok, lost.final_visits, lost.lost), (60, 60, 61, 0))
+
+    def test_racing_counter_loses_updates(self) -> None:
+        lost = self.count(serialized=False)
+        self.assertEqual(lost.answered_ok, 60)
+        self.assertGreater(lost.lost, 0)  # six writers, 2 ms between read and write: they overlap
+        self.assertEqual(lost.final_visits + lost.lost, 61)
+
+    def test_parse_visits(self) -> None:
+        self.assertEqual(run.parse_visits(b"201"), 201)
+        self.assertEqual(run.parse_visits(b'"7"\n'), 7)
+        with self.assertRaises(run.ScenarioError):
+            run.parse_visits(b"no attribute")
+
+    def test_tables_and_cross_goals(self) -> None:
+        wrk = run.WrkResult
+        results = [
+            run.ScenarioResult("vapor-sticky-write", True, wrk=wrk(9_000.0, 45_000, 1.0, 2.0)),
+            run.ScenarioResult("vapor-sticky-write", True, wrk=wrk(8_000.0, 40_000, 1.0, 2.0), store="redis"),
+            run.ScenarioResult("vapor-stock-memorysessions", True, wrk=wrk(3_000.0, 15_000, 1.0, 2.0)),
+            run.ScenarioResult("vapor-stock-fluentsessions", True, wrk=wrk(1_000.0, 5_000, 1.0, 2.0)),
+            run.ScenarioResult("lost-updates-locking-all", True, lost_updates=run.LostUpdates(8, 200, 200, 201)),
+            run.ScenarioResult("lost-updates-fluentsessions", True, lost_updates=run.LostUpdates(8, 200, 200, 60)),
+            run.ScenarioResult("lost-updates-memorysessions", False, reason="VaporSessionsBaseline exited"),
+        ]
+        self.assertEqual(run.cross_goals_line(results),
+                         "Vapor goals (issue 12): vapor-sticky-write (memcached) / vapor-stock-fluentsessions 9.0x < 15x "
+                         "(missed); vapor-sticky-write (redis) / vapor-stock-fluentsessions 8.0x < 15x (missed); "
+                         "vapor-sticky-write (memcached) / vapor-stock-memorysessions 3.0x >= 1x (met); "
+                         "vapor-sticky-write (redis) / vapor-stock-memorysessions 2.7x >= 1x (met); "
+                         "lost-updates-locking-all (memcached) lost 0 (met).")
+        table = run.lost_updates_table(results).splitlines()
+        self.assertEqual(table[4], "| memcached | lost-updates-locking-all | 200 of 200 | 201 | 201 | 0 |")
+        self.assertEqual(table[5], "| - | lost-updates-fluentsessions | 200 of 200 | 201 | 60 | 141 |")
+        self.assertEqual(table[6], "| - | lost-updates-memorysessions | FAILED | | | VaporSessionsBaseline exited |")
+        self.assertNotIn("lost-updates", run.markdown_table(results))  # not throughput rows
+        self.assertIsNone(run.lost_updates_table(results[:4]))
+
+
+@unittest.skipUnless(Path("/usr/lib/postgresql").is_dir(), "PostgreSQL (Debian package postgresql) not installed")
+class PostgresTests(unittest.TestCase):
+    def test_start_accepts_connections_and_stop_removes_it(self) -> None:
+        with tempfile.TemporaryDirectory() as logs:
+            processes = run.Processes(Path(logs), verbose=False)
+            try:
+                server = run.start_postgres(processes, cpu=None, timeout=60)
+                self.assertTrue(server.url.startswith(f"postgres://bench@127.0.0.1:{server.port}/"))
+                with socket.create_connection((run.LOOPBACK, server.port), timeout=5):
+                    pass
+                run.stop_postgres(processes, server)
+                self.assertIsNotNone(server.process.poll())
+                self.assertFalse(server.directory.exists())
+            finally:
+                processes.stop_all()
+
+    def test_as_postgres_user(self) -> None:
+        argv = run.as_postgres_user(["initdb"])
+        self.assertEqual(argv[-1], "initdb")
+        self.assertEqual(argv[0] == "setpriv", os.geteuid() == 0)
 
 
 if __name__ == "__main__":
