@@ -39,6 +39,7 @@ public struct DistributedSessionMiddleware<Context: DistributedSessionRequestCon
         do {
             response = try await next(request, context)
         } catch {
+            if sessionRequest.finishIfUnused() { throw error }
             // The session's changes are stored either way. The error itself travels on unchanged
             // (FileMiddleware and others act on a thrown not-found), unless a cookie must go out
             // with it: then it becomes its response here, carrying the Set-Cookie.
@@ -61,6 +62,7 @@ public struct DistributedSessionMiddleware<Context: DistributedSessionRequestCon
             return errorResponse
         }
 
+        if sessionRequest.finishIfUnused() { return response }  // no session asked for: no actor hop
         let action: SessionCookieAction
         do {
             action = try await sessionRequest.finish()

@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 /// One request's view of its session: loaded (and locked) lazily on first use, stored when the
 /// request finishes.
@@ -19,6 +20,9 @@ public actor SessionRequest {
     /// is released under the session's id at finish, whatever that id has become meanwhile.
     private var retained = false
     private var finished = false
+    /// Set by the first call that may open the session (and by either finish): what lets
+    /// ``finishIfUnused()`` decide without entering the actor.
+    private nonisolated let used = Atomic<Bool>(false)
     /// ``persist()`` already stored a change: `auto` locking must still learn "modifying".
     private var persistedAChange = false
     /// The turn this request holds on its session when it locks (non-sticky), with the store lock.
@@ -57,6 +61,15 @@ public actor SessionRequest {
         Task { await Self.end(turn, handingOver: nil, manager: manager, logger: logger) }
     }
 
+    /// Ends a request that never asked for its session, without a suspension: `true` when there
+    /// was nothing to do, and then ``finish()`` need not be called (it would do nothing). Lets an
+    /// adapter answer such requests (health checks, static files) without an actor hop.
+    public nonisolated func finishIfUnused() -> Bool {
+        guard !used.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+        manager.metrics.requestsWithoutSession.increment()
+        return true
+    }
+
     /// The id the request's cookie named, if it is one this manager could have issued.
     public nonisolated var requestedSessionID: SessionID? { requestedID }
 
@@ -67,9 +80,15 @@ public actor SessionRequest {
     public func session() async throws(SessionError) -> Session {
         if let existing = try await existingSession() { return existing }
         // Single flight, as for the open: concurrent callers get the one new session.
-        let task = creating ?? Task { await self.createAndHold() }
-        creating = task
-        let created = try await task.value.get()
+        let result: Result<Session, SessionError>
+        if creating.isRunning {
+            result = await withCheckedContinuation { creating.wait($0) }
+        } else {
+            creating.start()
+            result = await createAndHold()
+            creating.finish(result)
+        }
+        let created = try result.get()
         if let session { return session }
         session = created
         return created
@@ -79,13 +98,18 @@ public actor SessionRequest {
     /// that only reads (an anonymous visitor's empty cart) stores nothing and sends no cookie.
     /// - Throws: ``SessionError/Code/lockTimeout`` or ``SessionError/Code/storeUnavailable`` (non-sticky).
     public func existingSession() async throws(SessionError) -> Session? {
+        used.store(true, ordering: .releasing)
         if !resolved {
             // Single flight: concurrent callers of one request share one open (one load, one lock,
             // one user count), whatever interleaving the actor's suspension allows.
-            let task = opening ?? Task { await self.openRequestedSession() }
-            opening = task
-            let result = await task.value
-            if opening == task { opening = nil }
+            let result: Result<Session?, SessionError>
+            if opening.isRunning {
+                result = await withCheckedContinuation { opening.wait($0) }
+            } else {
+                opening.start()
+                result = await openRequestedSession()
+                opening.finish(result)
+            }
             // A failed open (lock timeout, store down) is retried by the next call, never
             // mistaken for "no session" (which would replace the user's session).
             let opened = try result.get()
@@ -97,8 +121,8 @@ public actor SessionRequest {
         return session
     }
 
-    private var opening: Task<Result<Session?, SessionError>, Never>?
-    private var creating: Task<Result<Session, SessionError>, Never>?
+    private var opening = SingleFlight<Session?>()
+    private var creating = SingleFlight<Session>()
 
     private func openRequestedSession() async -> Result<Session?, SessionError> {
         guard let requestedID else { return .success(nil) }
@@ -187,6 +211,7 @@ public actor SessionRequest {
     /// says what to do with the cookie. Call it before the response leaves (msm #263), unless
     /// `sessionBackupAsync` is configured, in which case the write runs after this returns.
     public func finish() async throws(SessionError) -> SessionCookieAction {
+        used.store(true, ordering: .releasing)  // finishIfUnused() must not count it again
         guard !finished else { return .none }
         finished = true
         guard let session else {
@@ -410,5 +435,26 @@ extension SessionError {
     /// The lock timeout ran out, waiting for this process's turn or for the store lock.
     fileprivate static var lockedByAnotherRequest: SessionError {
         SessionError(.lockTimeout, "the session is locked by a concurrent request; retry shortly")
+    }
+}
+
+/// Callers of one request that ask for the same thing at once (two child tasks opening the
+/// session) share the first caller's result instead of repeating the work; no task is created
+/// for the usual single caller. Used only inside the `SessionRequest` actor.
+struct SingleFlight<Success: Sendable> {
+    private(set) var isRunning = false
+    private var waiters: [CheckedContinuation<Result<Success, SessionError>, Never>] = []
+
+    mutating func start() { isRunning = true }
+
+    mutating func wait(_ waiter: CheckedContinuation<Result<Success, SessionError>, Never>) {
+        waiters.append(waiter)
+    }
+
+    mutating func finish(_ result: Result<Success, SessionError>) {
+        isRunning = false
+        let waiting = waiters
+        waiters = []
+        for waiter in waiting { waiter.resume(returning: result) }
     }
 }

@@ -9,7 +9,12 @@ import Vapor
 ///
 /// Install it with `app.distributedSessions.use(manager)`, which also shuts the manager down
 /// with the application.
-public struct DistributedSessionsMiddleware: AsyncMiddleware {
+///
+/// It is a plain (future-based) `Middleware`, not an `AsyncMiddleware`: Vapor runs an async
+/// middleware in a task of its own and hops back to the event loop, for every request. Here a
+/// request that never asks for its session costs no task at all, and one that does costs one,
+/// after the handler, to store it.
+public struct DistributedSessionsMiddleware: Middleware {
     /// The session manager.
     public let manager: SessionManager
 
@@ -18,44 +23,53 @@ public struct DistributedSessionsMiddleware: AsyncMiddleware {
         self.manager = manager
     }
 
-    public func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+    public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         let cookie = SessionCookieReader.value(named: manager.configuration.cookie.name, in: request.headers[.cookie])
         guard
-            let sessionRequest = manager.beginRequest(cookie: cookie, method: request.method.rawValue, path: request.url.path, logger: request.logger)
+            let sessionRequest = manager.beginRequest(
+                cookie: cookie, method: request.method.rawValue, path: request.url.path, logger: request.logger)
         else {
-            return try await next.respond(to: request)  // requestURIIgnorePattern: no session work at all
+            return next.respond(to: request)  // requestURIIgnorePattern: no session work at all
         }
         request.storage[DistributedSessionRequestKey.self] = sessionRequest
-
-        let response: Response
-        do {
-            response = try await next.respond(to: request)
-        } catch {
-            // The session's changes are stored either way. The error travels on to Vapor's
-            // ErrorMiddleware unchanged, unless a cookie must go out with it: then it becomes its
-            // response here, carrying the Set-Cookie.
-            let action: SessionCookieAction
-            do {
-                action = try await sessionRequest.finish()
-            } catch let sessionError {
-                throw DistributedSessionError(sessionError)
+        let manager = self.manager
+        let promise = request.eventLoop.makePromise(of: Response.self)
+        next.respond(to: request).whenComplete { outcome in
+            if sessionRequest.finishIfUnused() {  // no session asked for: answer on the event loop
+                promise.completeWith(outcome)
+                return
             }
-            guard let setCookie = manager.setCookieHeader(for: action) else { throw error }
-            let errorResponse = Self.response(for: error, request: request)
-            errorResponse.headers.add(name: .setCookie, value: setCookie)
-            return errorResponse
+            promise.completeWithTask {
+                try await Self.finish(sessionRequest, after: outcome, request: request, manager: manager)
+            }
         }
+        return promise.futureResult
+    }
 
+    /// Stores the session's changes (whether the handler succeeded or threw) and adds the cookie.
+    private static func finish(
+        _ sessionRequest: SessionRequest, after outcome: Result<Response, any Error>, request: Request, manager: SessionManager
+    ) async throws -> Response {
         let action: SessionCookieAction
         do {
             action = try await sessionRequest.finish()
         } catch {
             throw DistributedSessionError(error)
         }
-        if let setCookie = manager.setCookieHeader(for: action) {
-            response.headers.add(name: .setCookie, value: setCookie)
+        switch outcome {
+        case .success(let response):
+            if let setCookie = manager.setCookieHeader(for: action) {
+                response.headers.add(name: .setCookie, value: setCookie)
+            }
+            return response
+        case .failure(let error):
+            // The error travels on to Vapor's ErrorMiddleware unchanged, unless a cookie must go
+            // out with it: then it becomes its response here, carrying the Set-Cookie.
+            guard let setCookie = manager.setCookieHeader(for: action) else { throw error }
+            let errorResponse = Self.response(for: error, request: request)
+            errorResponse.headers.add(name: .setCookie, value: setCookie)
+            return errorResponse
         }
-        return response
     }
 
     /// An error as Vapor's `ErrorMiddleware` would answer it: the abort's status, headers and

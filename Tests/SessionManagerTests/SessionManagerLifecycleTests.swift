@@ -151,6 +151,32 @@ import Testing
         }
     }
 
+    /// An adapter may end a request that never asked for its session without entering the actor;
+    /// once the session was asked for (found or not), only `finish()` ends it.
+    @Test func finishIfUnusedIsTrueOnlyForARequestThatNeverAskedForItsSession() async throws {
+        try await SessionTestCluster.with(backend: .memory, nodes: ["m1"]) { cluster in
+            let a = try cluster.makeServer(route: "A", sticky: true)
+            var browser = Browser()
+            _ = try await browser.visit(a)
+
+            let untouched = try #require(a.beginRequest(cookie: browser.cookie, method: "GET", path: "/health"))
+            #expect(untouched.finishIfUnused())
+            #expect(!untouched.finishIfUnused(), "ended once")
+
+            let reading = try #require(a.beginRequest(cookie: nil, method: "GET", path: "/cart"))
+            #expect(try await reading.existingSession() == nil)
+            #expect(!reading.finishIfUnused(), "it asked, even though there was no session")
+            #expect(try await reading.finish() == .none)
+
+            let visiting = try #require(a.beginRequest(cookie: browser.cookie, method: "GET", path: "/myapp/"))
+            try await visiting.session().setAttribute("visits", 7)
+            #expect(!visiting.finishIfUnused())
+            _ = try await visiting.finish()
+            let (stored, _) = try await browser.request(a)
+            #expect(try stored?.attribute("visits", as: Int.self) == 7, "finish() stored it")
+        }
+    }
+
     @Test(arguments: StoreBackend.underTest, [true, false])
     func removingAnAttributeIsStored(backend: StoreBackend, sticky: Bool) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
