@@ -76,6 +76,7 @@ import Glibc
     private func runToEnd(
         _ arguments: [String],
         environment: [String: String] = [:],
+        launcher: [String] = [],
         while body: (() async throws -> Void)? = nil
     ) async throws -> (status: Int32, output: String) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("msm-serve-\(UUID().uuidString).log")
@@ -86,8 +87,9 @@ import Glibc
         let handle = try FileHandle(forWritingTo: file)
         defer { try? handle.close() }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: DemoClusterProcess.msmBinary)
-        process.arguments = arguments
+        let command = launcher + [DemoClusterProcess.msmBinary] + arguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("MSM_") }.merging(environment) { $1 }
         process.standardOutput = handle
         process.standardError = handle
@@ -199,5 +201,33 @@ import Glibc
         #expect(serve.terminationStatus != 0)
         let stderr = (serve.standardError as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
         #expect(String(decoding: stderr, as: UTF8.self).contains("--locking-mode sometimes"))
+    }
+
+    /// `--event-loops` / `MSM_EVENT_LOOPS` sizes NIO's group; by default a server pinned to one
+    /// CPU (taskset) runs one loop, where SwiftNIO alone would run one per core of the machine.
+    @Test func eventLoopsFollowTheFlagOrTheCPUAffinity() async throws {
+        try await withMemcachedServer { memcached in
+            func startupLine(_ arguments: [String], environment: [String: String] = [:], launcher: [String] = []) async throws -> String {
+                let port = try FreeLoopbackPort.allocate()
+                var page: HTTPReply?
+                let (_, output) = try await runToEnd(
+                    ["serve", "--port", "\(port)", "--memcached-nodes", "n1:\(memcached.endpoint)", "--log-level", "notice"] + arguments,
+                    environment: environment, launcher: launcher
+                ) {
+                    page = try await firstPage(port: port)
+                }
+                _ = try #require(page, "msm serve did not answer:\n\(output)")
+                return try #require(output.split(separator: "\n").first { $0.contains("msm serve listening") }.map(String.init), "\(output)")
+            }
+            #expect(try await startupLine(["--event-loops", "3"]).contains("event-loops=3"))
+            #expect(try await startupLine([], environment: ["MSM_EVENT_LOOPS": "2"]).contains("event-loops=2"))
+            if FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
+                let pinned = try await startupLine([], launcher: ["/usr/bin/taskset", "-c", "0"])
+                #expect(pinned.contains("event-loops=1"), "\(pinned)")
+            }
+        }
+        let (status, output) = try await runToEnd(["serve", "--memcached-nodes", "127.0.0.1:1", "--event-loops", "0"])
+        #expect(status != 0)
+        #expect(output.contains("--event-loops 0: expected 1 to 256"), "\(output)")
     }
 }

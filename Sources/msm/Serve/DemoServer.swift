@@ -15,6 +15,8 @@ import SessionManager
 /// and logout routes, static files under the ignore pattern, health and metrics.
 struct DemoServer {
     let settings: ServeSettings
+    /// The event loops NIO's shared group runs (``EventLoopCount``), for the startup log.
+    var eventLoops: Int
 
     func run() async throws {
         let registry = PrometheusCollectorRegistry()
@@ -39,6 +41,7 @@ struct DemoServer {
                 "nodes": "\(settings.nodes.descriptions.joined(separator: ","))",  // Redis passwords as ***
                 "failover": "\(settings.nodes.failoverNodeIDs.joined(separator: ","))",
                 "mode": "\(settings.session.sticky ? "sticky" : "non-sticky, locking \(settings.session.lockingMode)")",
+                "event-loops": "\(eventLoops)",
             ])
         let routes = DemoRoutes(route: settings.session.route, nodes: settings.nodes)
         switch settings.framework {

@@ -94,9 +94,16 @@ struct ServeCommand: AsyncParsableCommand {
         help: "hummingbird | vapor: the web framework serving the demo app (same routes, JSON and cookies). Env: MSM_FRAMEWORK (default hummingbird)")
     var framework: String?
 
+    @Option(
+        help:
+            "Event loop threads (SwiftNIO's shared group). Env: MSM_EVENT_LOOPS (default: the CPUs this process may run on, which honours taskset and CPU affinity; SwiftNIO alone counts the machine's cores)"
+    )
+    var eventLoops: Int?
+
     func run() async throws {
         let settings = try ServeSettings(self, environment: ProcessInfo.processInfo.environment)
-        try await DemoServer(settings: settings).run()
+        let loops = EventLoopCount.apply(requested: settings.eventLoops)
+        try await DemoServer(settings: settings, eventLoops: loops).run()
     }
 }
 
@@ -116,6 +123,8 @@ struct ServeSettings {
     /// A private CA for `rediss://` nodes; `nil`: the system's trust roots.
     var redisTLSAuthorityFile: String?
     var session: SessionManagerConfiguration
+    /// `--event-loops`; `nil`: sized by ``EventLoopCount``.
+    var eventLoops: Int?
 
     init(_ command: ServeCommand, environment: [String: String]) throws {
         func value(_ flag: String?, _ variable: String) -> String? {
@@ -163,6 +172,11 @@ struct ServeSettings {
         let timeout = try number(command.operationTimeout, "MSM_OPERATION_TIMEOUT", default: 1000)
         guard timeout > 0 else { throw ValidationError("--operation-timeout must be positive (milliseconds)") }
         operationTimeout = .milliseconds(timeout)
+        if command.eventLoops != nil || value(nil, "MSM_EVENT_LOOPS") != nil {
+            let loops = try number(command.eventLoops, "MSM_EVENT_LOOPS", default: 0)
+            guard (1...256).contains(loops) else { throw ValidationError("--event-loops \(loops): expected 1 to 256") }
+            eventLoops = loops
+        }
 
         var session = SessionManagerConfiguration()
         if let mode = command.mode {
