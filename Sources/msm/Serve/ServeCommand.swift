@@ -101,6 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
     var eventLoops: Int?
 
     func run() async throws {
+        LoggingSystem.bootstrap({ label, provider in DeferredMetadataLogHandler(label: label, metadataProvider: provider) }, metadataProvider: nil)
         let settings = try ServeSettings(self, environment: ProcessInfo.processInfo.environment)
         let loops = EventLoopCount.apply(requested: settings.eventLoops)
         try await DemoServer(settings: settings, eventLoops: loops).run()
