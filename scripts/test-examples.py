@@ -54,10 +54,12 @@ def swift_build(swift, arguments, what):
     log(f"building {what} (the first build compiles SwiftNIO, Hummingbird and Vapor: a few minutes)")
     command = [swift, "build", "--package-path", EXAMPLES] + arguments
     attempt = subprocess.run(command, capture_output=True, text=True)
-    if attempt.returncode != 0 and "missing inputs" in attempt.stdout + attempt.stderr:
+    if attempt.returncode != 0:
         # SwiftPM keeps its build plan when a file of a path dependency (this repository) is
-        # deleted, then looks for the file; a new plan fixes it.
-        log("a source file of the package was removed since the last build: planning the build again")
+        # added or deleted: it then looks for the deleted file ("missing inputs") or never
+        # compiles the new one ("cannot find ... in scope"). A new plan fixes both; a real
+        # compile error fails again below.
+        log("the build failed: planning it again in case a source file was added or removed since the last build")
         for plan in glob.glob(os.path.join(EXAMPLES, ".build", "*.yaml")) + glob.glob(
             os.path.join(EXAMPLES, ".build", "*", "*", "description.json")
         ):
