@@ -636,22 +636,13 @@ class OutputTests(unittest.TestCase):
         self.assertIsNone(run.session_cookie(["SESSIONID=; Max-Age=0; Path=/"]))
 
 
-class CounterHandler(http.server.BaseHTTPRequestHandler):
+class CounterHandler(FakeDemoHandler):
     """GET /myapp/ counts visits per session like the demo; `serialized` decides whether a
     read-modify-write holds a lock (no update lost) or races (updates lost on purpose)."""
 
-    protocol_version = "HTTP/1.1"
     serialized = True
     visits: dict[str, int] = {}
     lock = threading.Lock()
-
-    def reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def increment(self, session: str) -> int:
         seen = self.visits.get(session, 0)
