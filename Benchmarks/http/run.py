@@ -57,6 +57,9 @@ Scenarios
                            MemorySessions (one process, not shared), FluentSessions on
                            PostgreSQL (a throw-away cluster the benchmark starts, durability
                            off), and our DistributedSessionDriver (the drop-in path, per store).
+    sticky-memory          not throughput: 100,000 sessions with a 1 KB attribute created on one
+                           sticky server (PUT /myapp/attributes/blob), its RSS before and after
+                           against one session's stored size (read back from the store).
     lost-updates-*         not throughput: 8 writers x 25 increments at once on ONE session
                            through nginx in front of two servers (MemorySessions: one server),
                            then the session's visits are compared with the increments answered
@@ -103,6 +106,7 @@ from typing import Any, TextIO
 from bench_common import *  # noqa: F401,F403
 from bench_http import *  # noqa: F401,F403
 from bench_lost_updates import *  # noqa: F401,F403
+from bench_memory import *  # noqa: F401,F403
 from bench_postgres import *  # noqa: F401,F403
 from bench_processes import *  # noqa: F401,F403
 from bench_stores import *  # noqa: F401,F403
@@ -125,6 +129,7 @@ GOALS: dict[str, float] = {
     "vapor-sticky-read": 0.9,
     "vapor-nonsticky-write": 0.5,
 }
+MEMORY_GOAL = 2.0  # issue 13: RSS growth per sticky session <= 2x its stored size
 # Issue 12: ours (middleware, counter page) against Vapor's own drivers: (ours, theirs, minimum ratio).
 CROSS_GOALS: tuple[tuple[str, str, float], ...] = (
     ("vapor-sticky-write", "vapor-stock-fluentsessions", 15.0),
@@ -155,6 +160,7 @@ class Scenario:
     # (Benchmarks/VaporSessionsBaseline --sessions memory|fluent|distributed).
     server: str = "msm"
     counts_lost_updates: bool = False  # concurrent writers on one session instead of wrk
+    measures_memory: bool = False  # resident memory per sticky session instead of wrk
 
     @property
     def uses_store(self) -> bool:
@@ -208,6 +214,9 @@ SCENARIOS: tuple[Scenario, ...] = (
              server="vapor-fluent", counts_lost_updates=True),
     Scenario("lost-updates-memorysessions", "Vapor MemorySessions, 1 server", "/myapp/", (), server="vapor-memory",
              counts_lost_updates=True),
+    # Issue 13: 100,000 sticky sessions of 1 KB held by one server.
+    Scenario("sticky-memory", "sticky, RSS growth per 1 KB session held", "/myapp/attributes/blob",
+             STICKY + ("--maximum-local-sessions", "200000"), measures_memory=True),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 
@@ -224,6 +233,7 @@ class ScenarioResult:
     store_commands_per_request: float | None = None
     store_counters: dict[str, int] = field(default_factory=dict)
     lost_updates: LostUpdates | None = None
+    memory: MemoryUse | None = None
     notes: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
 
@@ -699,6 +709,14 @@ def run_scenario(bench: Bench, scenario: Scenario) -> ScenarioResult:
             flush_store(node)
         port = start_servers(bench, scenario, result, started)
         path = scenario.path
+        if scenario.measures_memory:
+            progress(f"{bench.label(scenario)}: {MEMORY_SESSIONS:,} sessions with a {ATTRIBUTE_BYTES} B attribute")
+            memory = measure_memory(port, started[0].pid, bench.nodes)
+            result.memory = memory
+            progress(f"{bench.label(scenario)}: RSS {memory.rss_before_kib:,} -> {memory.rss_after_kib:,} KiB, "
+                     f"{memory.growth_per_session:,.0f} B per session, stored {memory.stored_bytes:,} B: {memory.ratio:.2f}x")
+            result.ok = True
+            return result
         if scenario.counts_lost_updates:
             progress(f"{bench.label(scenario)}: {WRITERS} writers x {INCREMENTS_PER_WRITER} increments on one session")
             lost = count_lost_updates(port)
@@ -791,7 +809,7 @@ def store_cell(result: ScenarioResult) -> str:
 def markdown_table(results: list[ScenarioResult]) -> str:
     lines = ["| store | scenario | req/s | p50 ms | p99 ms | ratio to baseline | errors |", "|---|---|--:|--:|--:|--:|---|"]
     for r in results:
-        if is_lost_updates(r):
+        if is_lost_updates(r) or is_memory(r):
             continue
         if r.wrk is None:
             summary = r.reason.splitlines()[0].replace("|", "\\|") if r.reason else ""
@@ -805,6 +823,30 @@ def markdown_table(results: list[ScenarioResult]) -> str:
 
 def is_lost_updates(result: ScenarioResult) -> bool:
     return any(s.counts_lost_updates for s in SCENARIOS if s.name == result.scenario)
+
+
+def is_memory(result: ScenarioResult) -> bool:
+    return any(s.measures_memory for s in SCENARIOS if s.name == result.scenario)
+
+
+def memory_table(results: list[ScenarioResult]) -> str | None:
+    """RSS growth per sticky session held, against one session's stored size (goal: <= 2x)."""
+    rows = [r for r in results if is_memory(r)]
+    if not rows:
+        return None
+    lines = [f"Sticky sessions held in memory ({MEMORY_SESSIONS:,} sessions, one {ATTRIBUTE_BYTES} B attribute each; "
+             f"goal: RSS growth <= {MEMORY_GOAL:g}x the stored size):", "",
+             "| store | RSS before KiB | RSS after KiB | growth per session B | stored per session B | ratio |",
+             "|---|--:|--:|--:|--:|--:|"]
+    for r in rows:
+        m = r.memory
+        if m is None:
+            summary = r.reason.splitlines()[0].replace("|", "\\|") if r.reason else ""
+            lines.append(f"| {r.store} | FAILED | | | | {summary} |")
+        else:
+            lines.append(f"| {r.store} | {m.rss_before_kib:,} | {m.rss_after_kib:,} | {m.growth_per_session:,.0f} | "
+                         f"{m.stored_bytes:,} | {m.ratio:.2f} |")
+    return "\n".join(lines)
 
 
 def lost_updates_table(results: list[ScenarioResult]) -> str | None:
@@ -871,6 +913,10 @@ def report(config: Config, results: list[ScenarioResult], started: dt.datetime, 
     if lost:
         print(file=out)
         print(lost, file=out)
+    memory = memory_table(results)
+    if memory:
+        print(file=out)
+        print(memory, file=out)
     for r in results:
         for note in r.notes:
             print(f"\nNote ({r.scenario}, {r.store}): {note}", file=out)

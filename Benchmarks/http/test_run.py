@@ -253,7 +253,8 @@ class ArgumentTests(unittest.TestCase):
                                               "vapor-nonsticky-locking-all", "vapor-stock-memorysessions",
                                               "vapor-stock-fluentsessions", "vapor-stock-distributed-driver",
                                               "lost-updates-locking-all", "lost-updates-locking-none",
-                                              "lost-updates-fluentsessions", "lost-updates-memorysessions"))
+                                              "lost-updates-fluentsessions", "lost-updates-memorysessions",
+                                              "sticky-memory"))
         by_name = {s.name: s for s in run.SCENARIOS}
         self.assertFalse(by_name["baseline"].uses_sessions)
         self.assertEqual(by_name["nonsticky-locking-all"].serve_args, ("--non-sticky", "--locking-mode", "all"))
@@ -725,6 +726,29 @@ class LostUpdateTests(unittest.TestCase):
         self.assertEqual(table[6], "| - | lost-updates-memorysessions | FAILED | | | VaporSessionsBaseline exited |")
         self.assertNotIn("lost-updates", run.markdown_table(results))  # not throughput rows
         self.assertIsNone(run.lost_updates_table(results[:4]))
+
+
+class MemoryTests(unittest.TestCase):
+    def test_growth_per_session_and_ratio(self) -> None:
+        use = run.MemoryUse(sessions=1000, rss_before_kib=10_000, rss_after_kib=12_000, stored_bytes=1024)
+        self.assertAlmostEqual(use.growth_per_session, 2048.0)
+        self.assertAlmostEqual(use.ratio, 2.0)
+
+    def test_rss_of_this_process(self) -> None:
+        before = run.rss_kib(os.getpid())
+        ballast = bytearray(64 * 1024 * 1024)  # touched pages count in RSS
+        for index in range(0, len(ballast), 4096):
+            ballast[index] = 1
+        self.assertGreater(run.rss_kib(os.getpid()), before + 32 * 1024)
+        del ballast
+
+    def test_table(self) -> None:
+        results = [run.ScenarioResult("sticky-memory", True, memory=run.MemoryUse(100_000, 43_012, 207_804, 1_104)),
+                   run.ScenarioResult("sticky-memory", False, store="redis", reason="redis did not start")]
+        table = run.memory_table(results).splitlines()
+        self.assertEqual(table[4], "| memcached | 43,012 | 207,804 | 1,687 | 1,104 | 1.53 |")
+        self.assertEqual(table[5], "| redis | FAILED | | | | redis did not start |")
+        self.assertNotIn("sticky-memory", run.markdown_table(results))  # not a throughput row
 
 
 @unittest.skipUnless(Path("/usr/lib/postgresql").is_dir(), "PostgreSQL (Debian package postgresql) not installed")

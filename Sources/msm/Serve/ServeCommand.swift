@@ -87,6 +87,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Prefix of every store key (msm: storageKeyPrefix). Env: MSM_STORAGE_KEY_PREFIX (default none)")
     var storageKeyPrefix: String?
 
+    @Option(
+        help:
+            "Sticky mode: sessions kept in memory at most; the least recently used beyond are dropped from memory and reload from the store. Env: MSM_MAXIMUM_LOCAL_SESSIONS (default 10000)"
+    )
+    var maximumLocalSessions: Int?
+
     @Option(help: "trace | debug | info | notice | warning | error | critical. Env: MSM_LOG_LEVEL (default info)")
     var logLevel: String?
 
@@ -198,6 +204,8 @@ struct ServeSettings {
         session.maxInactiveInterval = .seconds(try number(command.maxInactiveInterval, "MSM_MAX_INACTIVE_INTERVAL", default: 1800))
         session.sessionBackupAsync = try boolean(command.sessionBackupAsync, "MSM_SESSION_BACKUP_ASYNC", default: false)
         session.storageKeyPrefix = value(command.storageKeyPrefix, "MSM_STORAGE_KEY_PREFIX") ?? ""
+        session.maximumLocalSessions = try number(command.maximumLocalSessions, "MSM_MAXIMUM_LOCAL_SESSIONS", default: 10_000)
+        guard session.maximumLocalSessions >= 1 else { throw ValidationError("--maximum-local-sessions must be at least 1") }
         session.lockTimeout = operationTimeout
         self.session = session
     }
