@@ -9,8 +9,7 @@ import Vapor
 import VaporSessionManager
 
 let app = try await Application.make(.detect())
-let nodes = ProcessInfo.processInfo.environment["MEMCACHED_NODES"] ?? "m1:127.0.0.1:11211,m2:127.0.0.1:11212"
-let store = try MemcachedSessionStore(nodes: nodes)
+let store = try MemcachedSessionStore(nodes: ProcessInfo.processInfo.environment["MEMCACHED_NODES"] ?? "m1:127.0.0.1:11211,m2:127.0.0.1:11212")
 app.distributedSessions.use(try SessionManager(configuration: SessionManagerConfiguration(), store: store))
 app.get("visits") { req async throws -> String in
     let session = try await req.distributedSession.session()  // created if the request has none
