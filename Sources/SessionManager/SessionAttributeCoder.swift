@@ -66,12 +66,12 @@ enum JSONText {
         return String(decoding: inner, as: UTF8.self)
     }
 
-    /// A JSON integer of at most 18 digits (no overflow possible), without leading zeros, as
-    /// JSON requires.
+    /// A JSON integer of at most 18 digits (9 where `Int` has 32 bits: no overflow possible),
+    /// without leading zeros, as JSON requires.
     static func integer(_ bytes: [UInt8]) -> Int? {
         let negative = bytes.first == UInt8(ascii: "-")
         let digits = bytes.dropFirst(negative ? 1 : 0)
-        guard (1...18).contains(digits.count), digits.first != UInt8(ascii: "0") || digits.count == 1 else { return nil }
+        guard (1...(Int.bitWidth == 64 ? 18 : 9)).contains(digits.count), digits.first != UInt8(ascii: "0") || digits.count == 1 else { return nil }
         var value = 0
         for byte in digits {
             guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }

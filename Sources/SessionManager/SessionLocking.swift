@@ -46,6 +46,12 @@ struct SessionLocking: Sendable {
                 logger.warning("session lock not acquired in time", metadata: ["lock": "\(key)", "waited": "\(clock.now - start)"])
                 return .timedOut
             }
+            // A cancelled request stops asking (its sleeps would return at once: a busy loop of
+            // `add` until the deadline); the open runs in the request's own task.
+            guard !Task.isCancelled else {
+                metrics.lockFailures.increment()
+                return .timedOut
+            }
             try? await Task.sleep(for: min(delay, remaining))
             delay = min(delay * 2, .milliseconds(500))
         }

@@ -20,9 +20,17 @@ public actor SessionRequest {
     /// is released under the session's id at finish, whatever that id has become meanwhile.
     private var retained = false
     private var finished = false
-    /// Set by the first call that may open the session (and by either finish): what lets
-    /// ``finishIfUnused()`` decide without entering the actor.
-    private nonisolated let used = Atomic<Bool>(false)
+    /// Whether a call that may open the session came, or ``finishIfUnused()`` ended the request:
+    /// what lets that decide without entering the actor (``Usage``).
+    private nonisolated let usage = Atomic<UInt8>(Usage.unused)
+
+    private enum Usage {
+        static let unused: UInt8 = 0
+        static let used: UInt8 = 1
+        /// ``finishIfUnused()`` ended the request: nothing may open a session for it any more
+        /// (nobody would store or unlock it), and ``finish()`` has nothing left to do.
+        static let endedUnused: UInt8 = 2
+    }
     /// ``persist()`` already stored a change: `auto` locking must still learn "modifying".
     private var persistedAChange = false
     /// The turn this request holds on its session when it locks (non-sticky), with the store lock.
@@ -65,7 +73,8 @@ public actor SessionRequest {
     /// was nothing to do, and then ``finish()`` need not be called (it would do nothing). Lets an
     /// adapter answer such requests (health checks, static files) without an actor hop.
     public nonisolated func finishIfUnused() -> Bool {
-        guard !used.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+        guard usage.compareExchange(expected: Usage.unused, desired: Usage.endedUnused, ordering: .acquiringAndReleasing).exchanged
+        else { return false }
         manager.metrics.requestsWithoutSession.increment()
         return true
     }
@@ -98,7 +107,12 @@ public actor SessionRequest {
     /// that only reads (an anonymous visitor's empty cart) stores nothing and sends no cookie.
     /// - Throws: ``SessionError/Code/lockTimeout`` or ``SessionError/Code/storeUnavailable`` (non-sticky).
     public func existingSession() async throws(SessionError) -> Session? {
-        used.store(true, ordering: .releasing)
+        if usage.compareExchange(expected: Usage.unused, desired: Usage.used, ordering: .acquiringAndReleasing).original
+            == Usage.endedUnused
+        {
+            logger.error("session asked for after its request was finished; the request has none")
+            return nil
+        }
         if !resolved {
             // Single flight: concurrent callers of one request share one open (one load, one lock,
             // one user count), whatever interleaving the actor's suspension allows.
@@ -211,7 +225,12 @@ public actor SessionRequest {
     /// says what to do with the cookie. Call it before the response leaves (msm #263), unless
     /// `sessionBackupAsync` is configured, in which case the write runs after this returns.
     public func finish() async throws(SessionError) -> SessionCookieAction {
-        used.store(true, ordering: .releasing)  // finishIfUnused() must not count it again
+        // After finishIfUnused() there is nothing to do; otherwise it must not end the request too.
+        if usage.compareExchange(expected: Usage.unused, desired: Usage.used, ordering: .acquiringAndReleasing).original
+            == Usage.endedUnused
+        {
+            return .none
+        }
         guard !finished else { return .none }
         finished = true
         guard let session else {

@@ -162,6 +162,8 @@ import Testing
             let untouched = try #require(a.beginRequest(cookie: browser.cookie, method: "GET", path: "/health"))
             #expect(untouched.finishIfUnused())
             #expect(!untouched.finishIfUnused(), "ended once")
+            #expect(try await untouched.finish() == .none, "nothing left to do")
+            #expect(try await untouched.existingSession() == nil, "an ended request opens (and locks) nothing, cookie or not")
 
             let reading = try #require(a.beginRequest(cookie: nil, method: "GET", path: "/cart"))
             #expect(try await reading.existingSession() == nil)

@@ -10,7 +10,7 @@ struct DeferredMetadataLogHandler: LogHandler {
     var metadata: Logger.Metadata = [:]
 
     init(label: String, metadataProvider: Logger.MetadataProvider?) {
-        stream = StreamLogHandler.standardOutput(label: label, metadataProvider: metadataProvider)
+        stream = StreamLogHandler.standardError(label: label, metadataProvider: metadataProvider)  // as swift-log's default
     }
 
     var logLevel: Logger.Level {

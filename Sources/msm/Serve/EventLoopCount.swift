@@ -15,7 +15,7 @@ enum EventLoopCount {
         guard let line = procStatus.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return nil }
         var count = 0
         for range in line.dropFirst("Cpus_allowed_list:".count).split(separator: ",") {
-            let bounds = range.trimmingCharacters(in: .whitespaces).split(separator: "-")
+            let bounds = range.trimmingCharacters(in: .whitespaces).split(separator: "-", omittingEmptySubsequences: false)
             guard let first = bounds.first.flatMap({ Int($0) }) else { return nil }
             let last = bounds.count == 2 ? Int(bounds[1]) : first
             guard bounds.count <= 2, let last, last >= first else { return nil }
@@ -35,7 +35,10 @@ enum EventLoopCount {
     /// run before anything uses the group. Returns the count.
     static func apply(requested: Int?) -> Int {
         let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-        let count = decide(requested: requested, nioDefault: System.coreCount, allowedCPUs: status.flatMap(allowedCPUs(procStatus:)))
+        // NIO's own override, which setting the suggestion would otherwise silently replace.
+        let nioOverride = ProcessInfo.processInfo.environment["NIO_SINGLETON_GROUP_LOOP_COUNT"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
+        let count = decide(
+            requested: requested ?? nioOverride, nioDefault: System.coreCount, allowedCPUs: status.flatMap(allowedCPUs(procStatus:)))
         NIOSingletons.groupLoopCountSuggestion = count
         return count
     }
