@@ -7,6 +7,8 @@
 #   make format-check              fail on unformatted Swift (CI runs it)
 #   make bench-client              memcached client benchmark (release build)
 #   make bench-redis               Redis client benchmark against redis-benchmark (release build)
+#   make bench-http                wrk against msm serve (Hummingbird and Vapor), Vapor's own drivers, memory
+#   make bench-flamegraphs         the same under perf: a flame graph per scenario in docs/flamegraphs/
 #   make docs                      API reference (DocC) of every library product in .build/docs; fails on any warning
 
 SWIFT ?= swift
@@ -16,7 +18,7 @@ BENCH_FLAGS ?=
 DEMO_FLAGS ?=
 HTTP_BENCH_FLAGS ?=
 
-.PHONY: all build test test-examples format format-check demo bench bench-client bench-redis bench-http docs clean
+.PHONY: all build test test-examples format format-check demo bench bench-client bench-redis bench-http bench-flamegraphs docs clean
 
 all: build
 
@@ -79,6 +81,11 @@ bench-http:
 	python3 Benchmarks/http/run.py --msm "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/msm" \
 		--vapor-baseline "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --package-path $(VAPOR_BASELINE_DIR) --show-bin-path)/VaporSessionsBaseline" \
 		$(HTTP_BENCH_FLAGS)
+
+# The same run with the server under `perf record -g`: a flame graph per scenario in
+# docs/flamegraphs/ (profiling lowers the figures, the baseline most: do not compare them).
+bench-flamegraphs:
+	$(MAKE) bench-http HTTP_BENCH_FLAGS="--profile docs/flamegraphs $(HTTP_BENCH_FLAGS)"
 
 bench: bench-client bench-redis bench-http
 

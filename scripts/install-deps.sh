@@ -7,7 +7,8 @@
 #           openssl makes the certificates of the Redis TLS tests)
 #   demo  = memcached, redis-server, nginx   (`msm demo --store redis` runs Redis nodes)
 #   bench = memcached, memcaslap (libmemcached-tools), wrk, nginx,
-#           redis-server, redis-benchmark (redis-tools), postgresql (Vapor's FluentSessions rows)
+#           redis-server, redis-benchmark (redis-tools), postgresql (Vapor's FluentSessions rows),
+#           perf (linux-perf: flame graphs of `make bench-http`)
 #
 # Idempotent: installs only what is missing, via apt-get (with sudo when not root).
 # Note: on Debian, installing nginx/redis-server/postgresql also starts their system services
@@ -29,6 +30,7 @@ declare -A package_of=(
     [redis-benchmark]=redis-tools
     [wrk]=wrk
     [pg_ctlcluster]=postgresql
+    [perf]=linux-perf
     [openssl]=openssl
 )
 
@@ -37,8 +39,8 @@ for group in "${groups[@]}"; do
     case "$group" in
         test)  commands+=(memcached redis-server nginx openssl) ;;
         demo)  commands+=(memcached redis-server nginx) ;;
-        bench) commands+=(memcached memcaslap wrk nginx redis-server redis-benchmark pg_ctlcluster) ;;
-        all)   commands+=(memcached redis-server nginx openssl memcaslap wrk redis-benchmark pg_ctlcluster) ;;
+        bench) commands+=(memcached memcaslap wrk nginx redis-server redis-benchmark pg_ctlcluster perf) ;;
+        all)   commands+=(memcached redis-server nginx openssl memcaslap wrk redis-benchmark pg_ctlcluster perf) ;;
         -h|--help)
             awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
             exit 0

@@ -104,6 +104,7 @@ from typing import Any, TextIO
 
 # The parts, one concern each; their names are this module's too (test_run.py uses run.X).
 from bench_common import *  # noqa: F401,F403
+from flamegraph import flame_graph
 from bench_http import *  # noqa: F401,F403
 from bench_lost_updates import *  # noqa: F401,F403
 from bench_memory import *  # noqa: F401,F403
@@ -258,6 +259,7 @@ class Config:
     startup_timeout: float
     keep_temp: bool
     verbose: bool
+    profile_dir: Path | None = None  # --profile: a flame graph (SVG) per measured scenario
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how long to wait for a server to answer (default 30)")
     parser.add_argument("--keep-temp", action="store_true",
                         help="keep the temp directory (server logs, wrk script, nginx config) and print its path")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR", dest="profile_dir",
+                        help="record the (first) server with `perf record -g` during each measured run and write a "
+                        "flame graph per scenario to DIR/<store>-<scenario>.svg (needs perf: Debian package "
+                        "linux-perf; profiling costs the server a few percent)")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every command started")
     return parser
 
@@ -363,6 +369,15 @@ def find_vapor_baseline(explicit: Path | None) -> Path:
     raise SetupError(f"VaporSessionsBaseline not found at {path}: run `swift build -c release` in "
                      f"{REPO_ROOT / 'Benchmarks/VaporSessionsBaseline'} (or leave out the vapor-stock-* and "
                      "Vapor lost-updates-* scenarios)")
+
+
+def prepare_profile_dir(directory: Path | None) -> Path | None:
+    if directory is None:
+        return None
+    if shutil.which("perf") is None:
+        raise SetupError("--profile needs `perf` (Debian package linux-perf)")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory.absolute()
 
 
 def decide_pinning(requested: bool | None) -> bool:
@@ -404,6 +419,7 @@ def make_config(argv: Sequence[str] | None = None) -> Config:
         startup_timeout=args.startup_timeout,
         keep_temp=args.keep_temp,
         verbose=args.verbose,
+        profile_dir=prepare_profile_dir(args.profile_dir),
     )
 
 
@@ -670,7 +686,7 @@ def start_servers(bench: Bench, scenario: Scenario, result: ScenarioResult,
 
 
 def measure(bench: Bench, scenario: Scenario, port: int, path: str, header: str, values: list[str],
-            result: ScenarioResult) -> None:
+            result: ScenarioResult, server_pid: int | None = None) -> None:
     config = bench.config
     script = bench.temp_dir / f"{bench.store}-{scenario.name}.lua"
     script.write_text(wrk_script(header, values))
@@ -682,8 +698,10 @@ def measure(bench: Bench, scenario: Scenario, port: int, path: str, header: str,
     argv = wrk_argv(config, url, script, config.duration)
     result.commands.append(" ".join(argv))
     progress(f"{bench.label(scenario)}: wrk {config.connections} connections, {config.duration} s, GET {path}")
+    profile = start_profile(bench, scenario, server_pid)
     output = run_wrk(argv, config.duration, config.verbose)
     after = store_counters(bench.nodes)
+    finish_profile(bench, scenario, profile, result)
     try:
         wrk = parse_wrk_output(output)
     except ValueError as error:
@@ -699,6 +717,36 @@ def measure(bench: Bench, scenario: Scenario, port: int, path: str, header: str,
     if wrk.error_count > config.max_error_rate * wrk.requests:
         raise ScenarioError(f"{wrk.error_count} of {wrk.requests} requests failed ({wrk.error_summary()}), "
                             f"more than --max-error-rate {config.max_error_rate}")
+
+
+def profile_name(bench: Bench, scenario: Scenario) -> str:
+    return f"{bench.store if scenario.uses_store else 'any'}-{scenario.name}"
+
+
+def start_profile(bench: Bench, scenario: Scenario, pid: int | None) -> tuple[subprocess.Popen[bytes], Path] | None:
+    """`perf record -g` on the server for the measured run's length, when --profile is on."""
+    if bench.config.profile_dir is None or pid is None:
+        return None
+    data = bench.temp_dir / f"{profile_name(bench, scenario)}.perf.data"
+    argv = ["perf", "record", "-F", "499", "-g", "-p", str(pid), "-o", str(data), "--", "sleep", str(bench.config.duration)]
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), data
+
+
+def finish_profile(bench: Bench, scenario: Scenario, profile: tuple[subprocess.Popen[bytes], Path] | None,
+                   result: ScenarioResult) -> None:
+    if profile is None or bench.config.profile_dir is None:
+        return
+    process, data = profile
+    try:
+        process.wait(timeout=bench.config.duration + 30)
+        svg = bench.config.profile_dir / f"{profile_name(bench, scenario)}.svg"
+        flame_graph(data, svg, f"{scenario.name} ({bench.store if scenario.uses_store else 'no store'}): {scenario.description}")
+        progress(f"{bench.label(scenario)}: flame graph {svg}")
+    except (subprocess.TimeoutExpired, RuntimeError, OSError) as error:
+        process.kill()
+        result.notes.append(f"no flame graph: {error}")
+    finally:
+        data.unlink(missing_ok=True)
 
 
 def run_scenario(bench: Bench, scenario: Scenario) -> ScenarioResult:
@@ -739,7 +787,7 @@ def run_scenario(bench: Bench, scenario: Scenario) -> ScenarioResult:
             header, values = "Cookie", shuffled(cookies)
         else:
             header, values = "X-Bench-Id", baseline_values(bench.config.sessions)
-        measure(bench, scenario, port, path, header, values, result)
+        measure(bench, scenario, port, path, header, values, result, started[0].pid if started else None)
         result.ok = True
     except ScenarioError as error:
         result.reason = str(error)

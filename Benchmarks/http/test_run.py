@@ -25,6 +25,7 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import flamegraph  # noqa: E402
 import run  # noqa: E402
 
 # Real wrk 4.1.0 output, captured against `python3 -m http.server` on loopback with a Lua
@@ -726,6 +727,50 @@ class LostUpdateTests(unittest.TestCase):
         self.assertEqual(table[6], "| - | lost-updates-memorysessions | FAILED | | | VaporSessionsBaseline exited |")
         self.assertNotIn("lost-updates", run.markdown_table(results))  # not throughput rows
         self.assertIsNone(run.lost_updates_table(results[:4]))
+
+
+PERF_SCRIPT = """\
+msm 11888 23780.730954:     500000 cpu-clock:pppH:
+\t          4706ed swift_release+0x3d (/opt/swift/usr/lib/swift/linux/libswiftCore.so)
+\t         107c847 $s14SessionManagerAAC16storeHoldingGate+0x397 (/repo/msm)
+\t           891f5 start_thread+0x305 (/usr/lib/x86_64-linux-gnu/libc.so.6)
+
+msm 11891 23780.732089:     500000 cpu-clock:pppH:
+\t          d21962 $s7NIOCore22NIOAsyncChannelHandlerC5readyyF+0xd2 (/repo/msm)
+\t           891f5 start_thread+0x305 (/usr/lib/x86_64-linux-gnu/libc.so.6)
+
+msm 11891 23780.733089:     500000 cpu-clock:pppH:
+\t          4706ed swift_release+0x3d (/opt/swift/usr/lib/swift/linux/libswiftCore.so)
+\t         107c847 $s14SessionManagerAAC16storeHoldingGate+0x397 (/repo/msm)
+\t           891f5 start_thread+0x305 (/usr/lib/x86_64-linux-gnu/libc.so.6)
+\t               0 [unknown] ([unknown])
+"""
+
+
+class FlameGraphTests(unittest.TestCase):
+    def test_collapse_counts_stacks_root_first_without_offsets(self) -> None:
+        stacks = flamegraph.collapse(PERF_SCRIPT)
+        self.assertEqual(stacks["start_thread;$s14SessionManagerAAC16storeHoldingGate;swift_release"], 1)
+        self.assertEqual(stacks["[unknown];start_thread;$s14SessionManagerAAC16storeHoldingGate;swift_release"], 1)
+        self.assertEqual(stacks["start_thread;$s7NIOCore22NIOAsyncChannelHandlerC5readyyF"], 1)
+        self.assertEqual(sum(stacks.values()), 3)
+
+    def test_tree_and_svg(self) -> None:
+        root = flamegraph.build_tree(flamegraph.collapse(PERF_SCRIPT))
+        self.assertEqual(root.count, 3)
+        self.assertEqual(root.children["start_thread"].count, 2)
+        svg = flamegraph.render(root, "test <run>", {"$s14SessionManagerAAC16storeHoldingGate": "SessionManager.storeHoldingGate"})
+        self.assertTrue(svg.startswith("<svg") and svg.rstrip().endswith("</svg>"))
+        self.assertIn("test &lt;run&gt; (3 samples)", svg)
+        self.assertIn("<title>SessionManager.storeHoldingGate (33.33%)</title>", svg)
+        self.assertIn("<title>[unknown] (33.33%)</title>", svg)
+        self.assertIn('fill="#4c9be8"', svg)  # this package's colour, decided on the mangled name
+        self.assertIn('fill="#7bc86c"', svg)  # SwiftNIO
+
+    def test_colours(self) -> None:
+        self.assertEqual(flamegraph.colour("swift_retain"), "#e8a33d")
+        self.assertEqual(flamegraph.colour("$s11Hummingbird6RouterC"), "#b57fd6")
+        self.assertEqual(flamegraph.colour("tcp_sendmsg"), "#d9d9d9")
 
 
 class MemoryTests(unittest.TestCase):
