@@ -300,4 +300,28 @@ var sessionCookiePattern: Regex<(Substring, Substring, Substring)> { #/^SESSIONI
             }
         }
     }
+
+    /// A request's session warnings go to `context.logger`, with Hummingbird's request id.
+    @Test func requestWarningsGoThroughTheContextLogger() async throws {
+        let log = CapturedLog()
+        let manager = try SessionManager(configuration: SessionManagerConfiguration(), store: MemorySessionStore.topology(nodeIDs: ["m1"]))
+        let router = Router(context: BasicDistributedSessionRequestContext.self)
+        router.add(middleware: DistributedSessionMiddleware(manager: manager))
+        router.post("/login") { _, context -> String in
+            try await context.sessions.logIn(userID: "alice")
+            return "welcome"
+        }
+        router.get("/numeric-id") { _, context -> String in
+            (try await context.sessions.userID(as: Int.self)).map(String.init) ?? "-"
+        }
+        let app = Application(router: router, logger: log.logger(label: "app"))
+        try await app.test(.router) { client in
+            let login = try await client.execute(uri: "/login", method: .post)
+            let cookie = cookiePair(try #require(login.setCookies.first))
+            let read = try await client.execute(uri: "/numeric-id", method: .get, headers: [.cookie: cookie])
+            #expect(read.text == "-", "an id of another type is nobody")
+        }
+        let warning = try #require(log.lines.withLock { $0 }.first { $0.message.contains("session user id unreadable") }, "\(log.messages)")
+        #expect(warning.metadata["hb.request.id"] != nil, "logged through the request's logger: \(warning.metadata)")
+    }
 }
