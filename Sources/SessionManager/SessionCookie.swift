@@ -49,5 +49,15 @@ struct SessionCookieFormatter: Sendable {
         if configuration.sameSite == SessionCookieConfiguration.SameSite.none && !configuration.secure {
             throw SessionConfigurationError(setting: "cookie.sameSite", "SameSite=None requires cookie.secure (browsers reject it otherwise)")
         }
+        // The cookie name prefixes browsers enforce (RFC 6265bis): a cookie that breaks their
+        // rule is dropped by the browser, so every visit would start a new session.
+        let lowercasedName = configuration.name.lowercased()
+        if lowercasedName.hasPrefix("__host-") && (!configuration.secure || configuration.path != "/" || configuration.domain != nil) {
+            throw SessionConfigurationError(
+                setting: "cookie.name", "a __Host- cookie needs cookie.secure, cookie.path \"/\" and no cookie.domain (browsers reject it otherwise)")
+        }
+        if lowercasedName.hasPrefix("__secure-") && !configuration.secure {
+            throw SessionConfigurationError(setting: "cookie.name", "a __Secure- cookie needs cookie.secure (browsers reject it otherwise)")
+        }
     }
 }

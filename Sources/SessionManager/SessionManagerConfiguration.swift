@@ -119,7 +119,7 @@ public enum LockFailurePolicy: Sendable, Hashable {
 /// The session cookie's attributes.
 public struct SessionCookieConfiguration: Sendable, Hashable {
     /// `SameSite` values.
-    public enum SameSite: String, Sendable, Hashable {
+    public enum SameSite: String, Sendable, Hashable, CaseIterable {
         case strict = "Strict", lax = "Lax", none = "None"
     }
 

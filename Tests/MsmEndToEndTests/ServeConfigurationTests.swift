@@ -230,4 +230,30 @@ import Glibc
         #expect(status != 0)
         #expect(output.contains("--event-loops 0: expected 1 to 256"), "\(output)")
     }
+
+    /// Behind HTTPS the cookie is Secure; a `__Host-` cookie that browsers would drop is refused
+    /// at start, naming the setting.
+    @Test func hardenedCookieFlags() async throws {
+        try await withMemcachedServer { memcached in
+            let port = try FreeLoopbackPort.allocate()
+            var page: HTTPReply?
+            let (_, output) = try await runToEnd(
+                [
+                    "serve", "--port", "\(port)", "--memcached-nodes", "n1:\(memcached.endpoint)", "--cookie-name", "__Host-SID",
+                    "--behind-https", "true", "--cookie-same-site", "strict",
+                ]
+            ) {
+                page = try await firstPage(port: port)
+            }
+            let reply = try #require(page, "msm serve did not answer:\n\(output)")
+            let cookie = try #require(reply.header("Set-Cookie").first { $0.hasPrefix("__Host-SID=") }, "\(reply)")
+            #expect(cookie.hasSuffix("; Path=/; Secure; HttpOnly; SameSite=Strict"), "\(cookie)")
+        }
+        let (status, output) = try await runToEnd(["serve", "--memcached-nodes", "127.0.0.1:1", "--cookie-name", "__Host-SID"])
+        #expect(status != 0)
+        #expect(output.contains("cookie.name") && output.contains("__Host-"), "\(output)")
+        let (badSameSite, sameSiteOutput) = try await runToEnd(["serve", "--memcached-nodes", "127.0.0.1:1", "--cookie-same-site", "loose"])
+        #expect(badSameSite != 0)
+        #expect(sameSiteOutput.contains("--cookie-same-site loose: expected strict, lax or none"), "\(sameSiteOutput)")
+    }
 }

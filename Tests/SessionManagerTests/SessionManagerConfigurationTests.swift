@@ -41,6 +41,33 @@ import Testing
         #expect(try error { $0.cookie.name = "SESSION ID" }?.setting == "cookie.name")
         #expect(try error { $0.cookie.path = "/;evil" }?.setting == "cookie.path")
         #expect(try error { $0.cookie.sameSite = SessionCookieConfiguration.SameSite.none }?.setting == "cookie.sameSite")
+        #expect(try error { $0.cookie.name = "__Host-SID" }?.setting == "cookie.name", "__Host- without Secure")
+        #expect(
+            try error {
+                $0.cookie.name = "__Host-SID"
+                $0.cookie.secure = true
+                $0.cookie.path = "/app"
+            }?.setting == "cookie.name", "__Host- with a path")
+        #expect(
+            try error {
+                $0.cookie.name = "__host-SID"
+                $0.cookie.secure = true
+                $0.cookie.domain = "example.com"
+            }?.setting == "cookie.name", "__Host- with a domain")
+        #expect(try error { $0.cookie.name = "__Secure-SID" }?.setting == "cookie.name", "__Secure- without Secure")
+    }
+
+    @Test func hardenedCookieCombinationsAreAccepted() throws {
+        var configuration = SessionManagerConfiguration()
+        configuration.cookie.name = "__Host-SID"
+        configuration.cookie.secure = true
+        configuration.cookie.sameSite = .strict
+        _ = try SessionManager(configuration: configuration, store: try topology())
+        configuration.cookie.name = "__Secure-SID"
+        configuration.cookie.domain = "example.com"
+        configuration.cookie.path = "/app"
+        configuration.cookie.sameSite = SessionCookieConfiguration.SameSite.none
+        _ = try SessionManager(configuration: configuration, store: try topology())
     }
 
     @Test func everyNodeBeingAFailoverNodeIsRejected() throws {

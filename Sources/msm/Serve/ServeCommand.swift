@@ -71,8 +71,23 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var requestUriIgnorePattern: String?
 
-    @Option(help: "Session cookie name (Tomcat: JSESSIONID). Env: MSM_COOKIE_NAME (default SESSIONID)")
+    @Option(help: "Session cookie name (Tomcat: JSESSIONID; __Host-SESSIONID for the strictest cookie). Env: MSM_COOKIE_NAME (default SESSIONID)")
     var cookieName: String?
+
+    @Option(help: "The app is reached over HTTPS (a TLS-terminating proxy in front): cookies get Secure. Env: MSM_BEHIND_HTTPS (default false)")
+    var behindHttps: Bool?
+
+    @Option(help: "Send the cookie only over HTTPS. Env: MSM_COOKIE_SECURE (default: --behind-https)")
+    var cookieSecure: Bool?
+
+    @Option(help: "strict | lax | none (none needs a secure cookie). Env: MSM_COOKIE_SAME_SITE (default lax)")
+    var cookieSameSite: String?
+
+    @Option(help: "Cookie Domain attribute (default none: this host only). Env: MSM_COOKIE_DOMAIN")
+    var cookieDomain: String?
+
+    @Option(help: "Cookie Path attribute. Env: MSM_COOKIE_PATH (default /)")
+    var cookiePath: String?
 
     @Option(
         help: "Seconds of inactivity before a session expires, 0 = never (msm: maxInactiveInterval). Env: MSM_MAX_INACTIVE_INTERVAL (default 1800)")
@@ -201,6 +216,16 @@ struct ServeSettings {
         session.requestURIIgnorePattern =
             value(command.requestUriIgnorePattern, "MSM_REQUEST_URI_IGNORE_PATTERN") ?? #".*\.(ico|png|gif|jpg|css|js)$"#
         session.cookie.name = value(command.cookieName, "MSM_COOKIE_NAME") ?? "SESSIONID"
+        let behindHTTPS = try boolean(command.behindHttps, "MSM_BEHIND_HTTPS", default: false)
+        session.cookie.secure = try boolean(command.cookieSecure, "MSM_COOKIE_SECURE", default: behindHTTPS)
+        if let sameSite = value(command.cookieSameSite, "MSM_COOKIE_SAME_SITE") {
+            guard let parsed = SessionCookieConfiguration.SameSite.allCases.first(where: { $0.rawValue.lowercased() == sameSite.lowercased() }) else {
+                throw ValidationError("--cookie-same-site \(sameSite): expected strict, lax or none")
+            }
+            session.cookie.sameSite = parsed
+        }
+        session.cookie.domain = value(command.cookieDomain, "MSM_COOKIE_DOMAIN")
+        session.cookie.path = value(command.cookiePath, "MSM_COOKIE_PATH") ?? "/"
         session.maxInactiveInterval = .seconds(try number(command.maxInactiveInterval, "MSM_MAX_INACTIVE_INTERVAL", default: 1800))
         session.sessionBackupAsync = try boolean(command.sessionBackupAsync, "MSM_SESSION_BACKUP_ASYNC", default: false)
         session.storageKeyPrefix = value(command.storageKeyPrefix, "MSM_STORAGE_KEY_PREFIX") ?? ""
