@@ -212,6 +212,33 @@ import Testing
         }
     }
 
+    /// A cancelled request waiting for another server's lock gives up at once (a lock timeout)
+    /// instead of asking the store again and again until the timeout: its sleeps between tries
+    /// would return immediately.
+    @Test(arguments: StoreBackend.underTest)
+    func aCancelledRequestStopsWaitingForTheLock(backend: StoreBackend) async throws {
+        try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
+            let a = try lockedServer(cluster, route: "A", timeout: .seconds(8))
+            let b = try lockedServer(cluster, route: "B", timeout: .seconds(8))
+            var browser = Browser()
+            _ = try await browser.visit(a)
+            let cookie = try #require(browser.cookie)
+            let holder = try #require(a.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            _ = try await holder.session()  // A holds the store lock
+            let waiter = try #require(b.beginRequest(cookie: cookie, method: "GET", path: "/myapp/"))
+            let clock = ContinuousClock()
+            let started = clock.now
+            let waiting = Task { try await waiter.existingSession() }
+            try await Task.sleep(for: .milliseconds(100))  // B is retrying its lock by now
+            waiting.cancel()
+            let error = await #expect(throws: SessionError.self) { try await waiting.value }
+            #expect(error?.code == .lockTimeout)
+            #expect(clock.now - started < .seconds(4), "gave up when cancelled, not at the 8 s lock timeout")
+            _ = try await waiter.finish()
+            _ = try await holder.finish()
+        }
+    }
+
     @Test(arguments: StoreBackend.underTest)
     func aRequestThatNeverFinishesGivesItsTurnAndLockBack(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
