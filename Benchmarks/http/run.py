@@ -220,6 +220,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              STICKY + ("--maximum-local-sessions", "200000"), measures_memory=True),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
+SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}
 
 
 @dataclass
@@ -818,11 +819,14 @@ def fmt_ms(value: float | None) -> str:
 
 def add_ratios(results: list[ScenarioResult]) -> None:
     """Each result against its own framework's baseline (`Scenario.baseline`)."""
-    baseline_of = {s.name: s.baseline for s in SCENARIOS}
+    def baseline_of(name: str) -> str:
+        scenario = SCENARIO_BY_NAME.get(name)
+        return scenario.baseline if scenario else "baseline"
+
     rates = {r.scenario: r.wrk.requests_per_sec for r in results if r.ok and r.wrk and r.wrk.requests_per_sec > 0
-             and baseline_of.get(r.scenario) == r.scenario}
+             and baseline_of(r.scenario) == r.scenario}
     for result in results:
-        base = rates.get(baseline_of.get(result.scenario, "baseline"))
+        base = rates.get(baseline_of(result.scenario))
         if result.wrk is not None and base:
             result.ratio_to_baseline = result.wrk.requests_per_sec / base
 
@@ -850,7 +854,7 @@ def git_revision() -> str:
 
 def store_cell(result: ScenarioResult) -> str:
     """The store a row measured; `-` for a scenario without session work (the baseline)."""
-    scenario = next((s for s in SCENARIOS if s.name == result.scenario), None)
+    scenario = SCENARIO_BY_NAME.get(result.scenario)
     return result.store if scenario is None or scenario.uses_store else "-"
 
 
@@ -870,11 +874,13 @@ def markdown_table(results: list[ScenarioResult]) -> str:
 
 
 def is_lost_updates(result: ScenarioResult) -> bool:
-    return any(s.counts_lost_updates for s in SCENARIOS if s.name == result.scenario)
+    scenario = SCENARIO_BY_NAME.get(result.scenario)
+    return scenario is not None and scenario.counts_lost_updates
 
 
 def is_memory(result: ScenarioResult) -> bool:
-    return any(s.measures_memory for s in SCENARIOS if s.name == result.scenario)
+    scenario = SCENARIO_BY_NAME.get(result.scenario)
+    return scenario is not None and scenario.measures_memory
 
 
 def memory_table(results: list[ScenarioResult]) -> str | None:
