@@ -9,18 +9,18 @@ struct DeferredMetadataLogHandler: LogHandler {
     private var stream: StreamLogHandler
     var metadata: Logger.Metadata = [:]
 
+    /// Applied here, not by the stream, so the order is StreamLogHandler's: the logger's metadata,
+    /// then the provider's, then the line's own.
+    var metadataProvider: Logger.MetadataProvider?
+
     init(label: String, metadataProvider: Logger.MetadataProvider?) {
-        stream = StreamLogHandler.standardError(label: label, metadataProvider: metadataProvider)  // as swift-log's default
+        stream = StreamLogHandler.standardError(label: label, metadataProvider: nil)  // as swift-log's default
+        self.metadataProvider = metadataProvider
     }
 
     var logLevel: Logger.Level {
         get { stream.logLevel }
         set { stream.logLevel = newValue }
-    }
-
-    var metadataProvider: Logger.MetadataProvider? {
-        get { stream.metadataProvider }
-        set { stream.metadataProvider = newValue }
     }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -30,8 +30,9 @@ struct DeferredMetadataLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var event = event
-        if !metadata.isEmpty {
-            event.metadata = metadata.merging(event.metadata ?? [:]) { $1 }
+        let provided = metadataProvider?.get() ?? [:]
+        if !metadata.isEmpty || !provided.isEmpty {
+            event.metadata = metadata.merging(provided) { $1 }.merging(event.metadata ?? [:]) { $1 }
         }
         stream.log(event: event)
     }
