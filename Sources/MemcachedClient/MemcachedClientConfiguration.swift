@@ -1,3 +1,5 @@
+import NIOSSL
+
 /// How a client talks to its server. The defaults follow msm's where it has one.
 public struct MemcachedClientConfiguration: Sendable {
     /// Connections kept to the server, used round-robin (the name is msm's: one client per node). Each carries many pipelined requests, so a
@@ -20,6 +22,17 @@ public struct MemcachedClientConfiguration: Sendable {
     /// Largest value sent or accepted, in bytes: memcached's own ceiling (`-I 1024m`) by default.
     /// Lower it to bound the memory a misbehaving server can make the client allocate.
     public var maximumValueLength: Int = 1 << 30
+
+    /// memcached's ASCII authentication (`memcached -Y FILE`): every new connection logs in with
+    /// these before its first request. `nil` (the default): no authentication.
+    public var credentials: MemcachedCredentials?
+
+    /// TLS to the server (`memcached -Z`); `nil` (the default): plain TCP. The server is verified
+    /// as the configuration says: `TLSConfiguration.makeClientConfiguration()` checks the
+    /// certificate against the system's roots and the server's host name or IP address; for a
+    /// private CA set `trustRoots` (e.g. `.file("/etc/memcached/ca.crt")`), for a client
+    /// certificate `certificateChain` and `privateKey`.
+    public var tlsConfiguration: TLSConfiguration?
 
     /// The defaults above.
     public init() {}

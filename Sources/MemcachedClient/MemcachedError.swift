@@ -10,7 +10,7 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
         private enum Base: String, Sendable {
             case invalidKey, invalidValue, invalidAddress, timeout, connectionClosed, connectFailed, nodeUnavailable
             case itemTooLarge, outOfMemory, serverError, clientError, protocolError
-            case clientShutdown, connectionReset
+            case clientShutdown, connectionReset, authenticationFailed
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -44,6 +44,9 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
         public static let protocolError = Code(.protocolError)
         /// The client is shutting down or shut down.
         public static let clientShutdown = Code(.clientShutdown)
+        /// memcached runs with `-Y` (ASCII authentication) and refused the configured username and
+        /// password, or none are configured.
+        public static let authenticationFailed = Code(.authenticationFailed)
 
         public var description: String { base.rawValue }
     }
@@ -64,7 +67,8 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
 
     /// True when another node may well succeed: the failure was the node's, not the request's.
     public var isNodeFailure: Bool {
-        [.timeout, .connectionClosed, .connectFailed, .nodeUnavailable, .protocolError, .serverError].contains(code)
+        // A refused login makes the node unusable for this client as surely as a dead one.
+        [.timeout, .connectionClosed, .connectFailed, .nodeUnavailable, .protocolError, .serverError, .authenticationFailed].contains(code)
     }
 
     public var description: String {
@@ -82,6 +86,9 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
         case .outOfMemory: return "Give memcached more memory (-m) or store less."
         case .invalidAddress, .invalidValue: return "Fix the configuration or the argument as the message says."
         case .clientShutdown: return "Create a new client; this one is closed."
+        case .authenticationFailed:
+            return "Set MemcachedClientConfiguration.credentials (msm serve: --memcached-username, MSM_MEMCACHED_PASSWORD) "
+                + "to a username:password line of the server's -Y file."
         case .protocolError, .clientError:
             return "This is a bug or a non-memcached peer at that address; the connection was reset. Please report it."
         default: return "See memcached's log for details."

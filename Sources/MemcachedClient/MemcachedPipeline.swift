@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import PipelinedConnections
 
 /// The memcached meta protocol as the shared pipeline machinery sees it: each request carries an
@@ -31,6 +32,11 @@ enum MemcachedPipeline: PipelineProtocol {
         case .clientError(let message) where message.hasPrefix("cannot increment or decrement"):
             // The request was well-formed; the item just is not a number. The stream is in step.
             return .failRequest(MemcachedError(.invalidValue, "the item is not a decimal number: \(message)"))
+        case .clientError(let message) where message.hasPrefix("authentication failure"):
+            return .failConnection(MemcachedError(.authenticationFailed, "memcached refused the username or password"))
+        case .clientError(let message) where message.hasPrefix("unauthenticated"):
+            return .failConnection(
+                MemcachedError(.authenticationFailed, "memcached requires authentication (it runs with -Y) and none is configured"))
         case .serverError(let message):
             return .failConnection(MemcachedError(.serverError, "memcached answered SERVER_ERROR \(message)"))
         case .clientError(let message):
@@ -77,20 +83,58 @@ typealias MemcachedConnection = PipelinedChannel<MemcachedChannelHandler>
 typealias MemcachedConnectionStateMachine<Waiter> = PipelineStateMachine<MemcachedPipeline, Waiter>
 
 extension PipelinedChannel where Handler == MemcachedChannelHandler {
-    /// Opens a connection, failing with ``MemcachedError/Code/connectFailed`` within `connectTimeout`.
+    /// Opens a connection (encrypted with `tls` when given) and logs in when the configuration
+    /// has credentials, failing with ``MemcachedError/Code/connectFailed`` within `connectTimeout`
+    /// (a TLS handshake failure included) or ``MemcachedError/Code/authenticationFailed``.
     static func connect(
         to server: MemcachedServer,
         configuration: MemcachedClientConfiguration,
+        tls: NIOSSLContext?,
         eventLoop: any EventLoop
     ) async throws(MemcachedError) -> MemcachedConnection {
-        try await connect(
+        let connection = try await connect(
             host: server.host,
             port: server.port,
             nodeDescription: server.description,
             eventLoop: eventLoop,
             connectTimeout: configuration.connectTimeout,
             operationTimeout: configuration.operationTimeout,
-            decoder: MemcachedResponseDecoder(maximumValueLength: configuration.maximumValueLength)
+            decoder: MemcachedResponseDecoder(maximumValueLength: configuration.maximumValueLength),
+            configureTransport: tls.map { TLSTransport.configure($0, host: server.host) }
         )
+        do {
+            try await connection.handshake(credentials: configuration.credentials, usesTLS: tls != nil, node: server.description)
+        } catch {
+            await connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    /// Logs in, or with TLS alone sends `mn`: the TLS handshake then fails here, as a connect
+    /// failure, instead of on the first request. Plain connections without credentials skip it.
+    private func handshake(credentials: MemcachedCredentials?, usesTLS: Bool, node: String) async throws(MemcachedError) {
+        let request: MemcachedRequest
+        let expected: MemcachedResponse.Status
+        if let credentials {
+            (request, expected) = (MemcachedRequest(command: .authenticate(credentials)), .authenticated)
+        } else if usesTLS {
+            (request, expected) = (MemcachedRequest(command: .noop), .noop)
+        } else {
+            return
+        }
+        switch await execute(request) {
+        case .success(let response) where response.status == expected:
+            return
+        case .success(let response):
+            throw MemcachedError(.protocolError, "unexpected reply \(response.status) to the connection's first request", node: node)
+        case .failure(var error):
+            if error.code != .authenticationFailed {
+                let purpose = credentials.map { "logging in as \($0.username)" } ?? "checking the TLS connection"
+                error = MemcachedError(.connectFailed, "\(purpose) failed: \(error.message)", node: node)
+            }
+            error.node = node
+            throw error
+        }
     }
 }

@@ -41,6 +41,8 @@ struct MemcachedRequest: Sendable {
         case noop
         /// `version`.
         case version
+        /// memcached's ASCII authentication (`-Y`): a classic `set` whose data is `username password`.
+        case authenticate(MemcachedCredentials)
     }
 
     var command: Command
@@ -48,7 +50,7 @@ struct MemcachedRequest: Sendable {
     /// Whether the reply echoes an opaque token (`mn` and `version` carry none).
     var usesOpaque: Bool {
         switch command {
-        case .noop, .version: return false
+        case .noop, .version, .authenticate: return false
         default: return true
         }
     }
@@ -120,6 +122,15 @@ enum MemcachedRequestEncoder {
 
         case .version:
             buffer.writeStaticString("version\r\n")
+
+        case .authenticate(let credentials):
+            // The key, flags and expiration are ignored by the server; only the data counts.
+            let data = credentials.username + " " + credentials.password.reveal()
+            buffer.writeStaticString("set auth 0 0 ")
+            buffer.writeString(String(data.utf8.count))
+            buffer.writeStaticString("\r\n")
+            buffer.writeString(data)
+            buffer.writeStaticString("\r\n")
         }
     }
 

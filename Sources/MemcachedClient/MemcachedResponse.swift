@@ -17,6 +17,8 @@ struct MemcachedResponse: Sendable, Equatable {
         case exists
         /// `MN`: the answer to `mn`.
         case noop
+        /// `STORED`: the classic protocol's success, here only the answer to authentication.
+        case authenticated
         /// `VERSION <text>`.
         case version(String)
         /// `ERROR`: the server did not know the command.

@@ -126,13 +126,14 @@ struct MemcachedResponseDecoder: NIOSingleStepByteToMessageDecoder {
         return Header(response: response, body: body)
     }
 
-    /// `VERSION`, `ERROR`, `CLIENT_ERROR`, `SERVER_ERROR`: the classic-protocol lines.
+    /// `VERSION`, `STORED`, `ERROR`, `CLIENT_ERROR`, `SERVER_ERROR`: the classic-protocol lines.
     private static func parseNonMetaLine(_ line: ByteBufferView.SubSequence) throws -> MemcachedResponse.Status {
         for byte in line where byte < 0x20 || byte == 0x7F {
             throw MemcachedDecodingError(description: "reply contains control byte 0x\(String(byte, radix: 16))")
         }
         let text = String(decoding: line, as: UTF8.self)
         if text == "ERROR" { return .error }
+        if text == "STORED" { return .authenticated }
         if let message = text.removingPrefix("SERVER_ERROR ") ?? (text == "SERVER_ERROR" ? "" : nil) {
             return .serverError(message)
         }

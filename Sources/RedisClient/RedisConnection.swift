@@ -72,14 +72,7 @@ extension PipelinedChannel where Handler == RedisChannelHandler {
         tls: NIOSSLContext?,
         eventLoop: any EventLoop
     ) async throws(RedisError) -> RedisConnection {
-        var configureTransport: (@Sendable (any Channel) throws -> Void)?
-        if let tls {
-            // SNI carries host names only; an address literal is verified against the certificate's IP SANs.
-            let serverHostname = (try? SocketAddress(ipAddress: node.host, port: 0)) == nil ? node.host : nil
-            configureTransport = { channel in
-                try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverHostname))
-            }
-        }
+        let configureTransport = tls.map { TLSTransport.configure($0, host: node.host) }
         let connection = try await connect(
             host: node.host,
             port: node.port,

@@ -148,3 +148,34 @@ public func retryUntilSuccess(within limit: Duration = .seconds(10), _ body: () 
         }
     }
 }
+
+/// Which process listens on a loopback TCP port, read from `/proc` (Linux): for servers that
+/// cannot be asked over plain TCP (TLS only, or authentication first).
+public enum ListeningSocketOwner {
+    /// The process holding the socket that listens on `port` (IPv4), or `nil`.
+    public static func pid(listeningOn port: Int) -> Int32? {
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
+        let portSuffix = ":" + String(format: "%04X", port)
+        var sockets: Set<String> = []
+        for line in table.split(separator: "\n").dropFirst() {
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let fields = line.split(separator: " ")
+            guard fields.count > 9, fields[3] == "0A", fields[1].hasSuffix(portSuffix) else { continue }
+            sockets.insert("socket:[\(fields[9])]")
+        }
+        guard !sockets.isEmpty, let processes = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        for process in processes {
+            guard let pid = Int32(process),
+                let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+            else { continue }
+            for descriptor in descriptors {
+                if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(descriptor)"),
+                    sockets.contains(target)
+                {
+                    return pid
+                }
+            }
+        }
+        return nil
+    }
+}

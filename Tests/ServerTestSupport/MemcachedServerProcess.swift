@@ -68,7 +68,9 @@ public final class MemcachedServerProcess: Sendable {
                 return arguments + extraArguments
             },
             reportedPID: { host, port in
-                try await stats(host: host, port: port)["pid"].flatMap { Int32($0) }
+                // A server with -Z (TLS only) or -Y (login first) answers no plain `stats`.
+                if let pid = try? await stats(host: host, port: port)["pid"].flatMap({ Int32($0) }) { return pid }
+                return ListeningSocketOwner.pid(listeningOn: port)
             }
         )
         return MemcachedServerProcess(process: process)
@@ -100,7 +102,12 @@ public final class MemcachedServerProcess: Sendable {
     private static func stats(_ group: String? = nil, host: String, port: Int) async throws -> [String: String] {
         let command = group.map { "stats \($0)\r\n" } ?? "stats\r\n"
         return try await ServerProcess.runBlocking {
-            let reply = try LoopbackSocket.request(command, host: host, port: port, terminator: "END\r\n")
+            // A server with -Y answers one CLIENT_ERROR line instead of the table.
+            let bytes = try LoopbackSocket.exchange(Array(command.utf8), host: host, port: port) { reply in
+                reply.count >= 2 && reply.suffix(2).elementsEqual("\r\n".utf8)
+                    && (reply.suffix(5).elementsEqual("END\r\n".utf8) || reply.starts(with: "CLIENT_ERROR".utf8))
+            }
+            let reply = String(decoding: bytes, as: UTF8.self)
             var result: [String: String] = [:]
             for line in reply.split(separator: "\r\n") {
                 let fields = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)

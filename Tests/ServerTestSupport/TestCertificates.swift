@@ -1,7 +1,8 @@
 import Foundation
 
-/// A throwaway certificate authority and a server certificate it signed (for `127.0.0.1` and
-/// `localhost`), made with the `openssl` command for TLS tests. Files live in a fresh temporary
+/// A throwaway certificate authority, a server certificate it signed (for `127.0.0.1` and
+/// `localhost` unless told otherwise) and a client certificate, made with the `openssl` command
+/// for TLS tests. Files live in a fresh temporary
 /// directory, removed when the object goes away.
 public final class TestCertificates: Sendable {
     /// The directory holding every file.
@@ -12,18 +13,23 @@ public final class TestCertificates: Sendable {
     public var serverCertificatePath: String { directory + "/server.crt" }
     /// PEM of the server's private key.
     public var serverKeyPath: String { directory + "/server.key" }
+    /// PEM of a client certificate the same authority signed (for servers that ask for one).
+    public var clientCertificatePath: String { directory + "/client.crt" }
+    /// PEM of the client certificate's private key.
+    public var clientKeyPath: String { directory + "/client.key" }
 
     private init(directory: String) {
         self.directory = directory
     }
 
-    /// Makes the authority and the server certificate (EC P-256, valid two days).
+    /// Makes the authority, the server certificate for `serverNames` (a `subjectAltName` value)
+    /// and a client certificate (EC P-256, valid two days).
     /// - Throws: ``TestServerError`` when `openssl` is missing or fails.
-    public static func make() throws -> TestCertificates {
+    public static func make(serverNames: String = "IP:127.0.0.1,DNS:localhost") throws -> TestCertificates {
         let directory = NSTemporaryDirectory() + "msm-tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let certificates = TestCertificates(directory: directory)
-        try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: directory + "/san.ext", atomically: true, encoding: .utf8)
+        try "subjectAltName=\(serverNames)\n".write(toFile: directory + "/san.ext", atomically: true, encoding: .utf8)
         let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         try openssl(
             ["req", "-x509"] + key + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=msm test authority"], in: directory)
@@ -35,7 +41,20 @@ public final class TestCertificates: Sendable {
             ],
             in: directory
         )
+        try openssl(["req"] + key + ["-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=msm test client"], in: directory)
+        try openssl(
+            ["x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.crt", "-days", "2"],
+            in: directory
+        )
         return certificates
+    }
+
+    /// The arguments that make memcached speak only TLS (`-Z`) with these files; with
+    /// `requireClientCertificate` it also refuses clients without a certificate of this authority.
+    public func memcachedArguments(requireClientCertificate: Bool = false) -> [String] {
+        var options = "ssl_chain_cert=\(serverCertificatePath),ssl_key=\(serverKeyPath)"
+        if requireClientCertificate { options += ",ssl_verify_mode=2,ssl_ca_cert=\(authorityCertificatePath)" }
+        return ["-Z", "-o", options]
     }
 
     /// The arguments that make a redis-server also listen with TLS on `port` using these files

@@ -1,0 +1,181 @@
+import Foundation
+import NIOCore
+import NIOSSL
+import ServerTestSupport
+import Testing
+
+@testable import MemcachedClient
+
+/// memcached's ASCII authentication (`-Y`) and TLS (`-Z`) against real memcached processes,
+/// with certificates the test makes with openssl.
+@Suite(.serialized) struct MemcachedSecurityTests {
+    private static let authFileLines = "alice:wonder-land\nbob:builder\n"
+
+    private func withAuthenticatingServer(
+        tls certificates: TestCertificates? = nil, _ body: (MemcachedServerProcess) async throws -> Void
+    ) async throws {
+        let file = NSTemporaryDirectory() + "msm-memcached-auth-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try Self.authFileLines.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try await withMemcachedServer(extraArguments: ["-Y", file] + (certificates?.memcachedArguments() ?? [])) { try await body($0) }
+    }
+
+    private func configuration(
+        credentials: MemcachedCredentials? = nil, trusting certificates: TestCertificates? = nil
+    ) -> MemcachedClientConfiguration {
+        var configuration = MemcachedClientConfiguration()
+        configuration.connectionsPerNode = 1
+        configuration.maximumReconnectDelay = .milliseconds(100)
+        configuration.credentials = credentials
+        if let certificates {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(certificates.authorityCertificatePath)
+            configuration.tlsConfiguration = tls
+        }
+        return configuration
+    }
+
+    private func roundTrip(_ client: MemcachedClient, _ text: String) async throws {
+        try await client.set(MemcachedKey("secured"), value: ByteBuffer(string: text))
+        #expect(try await client.get(MemcachedKey("secured"))?.value == ByteBuffer(string: text))
+    }
+
+    // MARK: Authentication
+
+    @Test func rightCredentialsLogInOnEveryConnection() async throws {
+        try await withAuthenticatingServer { server in
+            var configuration = configuration(credentials: try MemcachedCredentials(username: "bob", password: "builder"))
+            configuration.connectionsPerNode = 3
+            let client = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: configuration)
+            for round in 0..<6 { try await roundTrip(client, "round \(round)") }
+            await client.shutdown()
+        }
+    }
+
+    @Test func aWrongPasswordIsAnAuthenticationFailureNamingTheNodeNotThePassword() async throws {
+        try await withAuthenticatingServer { server in
+            let credentials = try MemcachedCredentials(username: "alice", password: "through-the-looking-glass")
+            let client = try MemcachedClient(
+                server: MemcachedServer(host: server.host, port: server.port), configuration: configuration(credentials: credentials))
+            defer { Task { await client.shutdown() } }
+            let error = await #expect(throws: MemcachedError.self) { try await roundTrip(client, "never stored") }
+            #expect(error?.code == .authenticationFailed)
+            #expect(error?.isNodeFailure == true)
+            #expect(error?.description.contains(server.endpoint) == true, "\(String(describing: error))")
+            #expect(error?.description.contains("looking-glass") == false)
+            #expect(error?.description.contains("MSM_MEMCACHED_PASSWORD") == true, "says what to set")
+        }
+    }
+
+    @Test func noCredentialsForAServerThatWantsThemSaysSo() async throws {
+        try await withAuthenticatingServer { server in
+            let client = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: configuration())
+            defer { Task { await client.shutdown() } }
+            let error = await #expect(throws: MemcachedError.self) { try await roundTrip(client, "never stored") }
+            #expect(error?.code == .authenticationFailed)
+            #expect(error?.message.contains("requires authentication") == true, "\(String(describing: error))")
+        }
+    }
+
+    @Test func credentialsNeverShowTheirPassword() throws {
+        let credentials = try MemcachedCredentials(username: "alice", password: "wonder-land")
+        var dumped = ""
+        dump(credentials, to: &dumped)
+        for shown in ["\(credentials)", String(reflecting: credentials), dumped] {
+            #expect(!shown.contains("wonder"), "\(shown)")
+            #expect(shown.contains("alice"))
+        }
+    }
+
+    @Test(arguments: [("", "pw"), ("al ice", "pw"), ("alice", "pass word"), ("alice", "pw\r\nflush_all"), ("a:b", "pw"), ("alice", "")])
+    func credentialsThatCannotBeSentAreRefused(username: String, password: String) {
+        let error = #expect(throws: MemcachedError.self) { try MemcachedCredentials(username: username, password: password) }
+        #expect(error?.code == .invalidValue)
+        if password.count > 2 { #expect(error?.description.contains(password) == false) }
+    }
+
+    // MARK: TLS
+
+    @Test func aTrustedServerCarriesRequestsEncrypted() async throws {
+        let certificates = try TestCertificates.make()
+        try await withMemcachedServer(extraArguments: certificates.memcachedArguments()) { server in
+            for host in ["127.0.0.1", "localhost"] {
+                let client = try MemcachedClient(
+                    server: MemcachedServer(host: host, port: server.port), configuration: configuration(trusting: certificates))
+                try await roundTrip(client, "over TLS to \(host)")
+                await client.shutdown()
+            }
+            // A plain client gets nowhere: the port speaks only TLS.
+            let plain = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: configuration())
+            await #expect(throws: MemcachedError.self) { try await roundTrip(plain, "plain") }
+            await plain.shutdown()
+        }
+    }
+
+    @Test func anUntrustedCertificateIsAConnectFailureThatSaysSo() async throws {
+        let certificates = try TestCertificates.make()
+        try await withMemcachedServer(extraArguments: certificates.memcachedArguments()) { server in
+            var configuration = configuration()
+            configuration.tlsConfiguration = .makeClientConfiguration()  // the system's roots: our CA is not among them
+            let client = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: configuration)
+            defer { Task { await client.shutdown() } }
+            let error = await #expect(throws: MemcachedError.self) { try await client.noop() }
+            #expect(error?.code == .connectFailed)
+            #expect(error?.description.contains(server.endpoint) == true)
+            #expect(error?.message.lowercased().contains("certificate") == true, "\(String(describing: error))")
+        }
+    }
+
+    @Test func aHostNameMismatchIsAConnectFailure() async throws {
+        let certificates = try TestCertificates.make(serverNames: "DNS:cache.example.org")
+        try await withMemcachedServer(extraArguments: certificates.memcachedArguments()) { server in
+            let client = try MemcachedClient(
+                server: MemcachedServer(host: server.host, port: server.port), configuration: configuration(trusting: certificates))
+            defer { Task { await client.shutdown() } }
+            let error = await #expect(throws: MemcachedError.self) { try await client.noop() }
+            #expect(error?.code == .connectFailed, "\(String(describing: error))")
+        }
+    }
+
+    @Test func aClientCertificateWhenTheServerAsksForOne() async throws {
+        let certificates = try TestCertificates.make()
+        try await withMemcachedServer(extraArguments: certificates.memcachedArguments(requireClientCertificate: true)) { server in
+            let address = MemcachedServer(host: server.host, port: server.port)
+            let anonymous = try MemcachedClient(server: address, configuration: configuration(trusting: certificates))
+            await #expect(throws: MemcachedError.self) { try await roundTrip(anonymous, "refused") }
+            await anonymous.shutdown()
+
+            var configuration = configuration(trusting: certificates)
+            configuration.tlsConfiguration?.certificateChain = try NIOSSLCertificate.fromPEMFile(certificates.clientCertificatePath).map {
+                .certificate($0)
+            }
+            configuration.tlsConfiguration?.privateKey = .privateKey(try NIOSSLPrivateKey(file: certificates.clientKeyPath, format: .pem))
+            let identified = try MemcachedClient(server: address, configuration: configuration)
+            try await roundTrip(identified, "with a client certificate")
+            await identified.shutdown()
+        }
+    }
+
+    @Test func authenticationOverTLS() async throws {
+        let certificates = try TestCertificates.make()
+        try await withAuthenticatingServer(tls: certificates) { server in
+            let credentials = try MemcachedCredentials(username: "alice", password: "wonder-land")
+            let client = try MemcachedClient(
+                server: MemcachedServer(host: server.host, port: server.port),
+                configuration: configuration(credentials: credentials, trusting: certificates))
+            try await roundTrip(client, "both")
+            await client.shutdown()
+        }
+    }
+
+    @Test func aTLSConfigurationThatCannotBeLoadedIsATypedError() throws {
+        var configuration = MemcachedClientConfiguration()
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file("/nonexistent/ca.crt")
+        configuration.tlsConfiguration = tls
+        let error = #expect(throws: MemcachedError.self) {
+            try MemcachedClient(server: MemcachedServer(host: "127.0.0.1", port: 1), configuration: configuration)
+        }
+        #expect(error?.code == .invalidValue)
+    }
+}
