@@ -87,9 +87,19 @@ extension SessionManager {
 
     /// The stored bytes as a session, or `nil` (logged, counted) when unreadable or expired.
     func decode(_ bytes: [UInt8], id: SessionID, logger: Logger) async -> Session? {
+        let envelope: [UInt8]
+        do throws(SessionEncryptionError) {
+            envelope = try opened(bytes, id: id)
+        } catch {
+            metrics.decryptionFailure(error.kind).increment()
+            logger.warning(
+                "stored session does not open with the configured keys; the request gets a new session",
+                metadata: ["session": "\(id)", "reason": "\(error.kind.rawValue)", "error": "\(error)"])
+            return nil
+        }
         let record: SessionRecord
         do {
-            record = try SessionEnvelope.decode(bytes)
+            record = try SessionEnvelope.decode(envelope)
         } catch {
             metrics.unreadable.increment()
             logger.warning("unreadable session data; the request gets a new session", metadata: ["session": "\(id)", "error": "\(error)"])
@@ -119,6 +129,17 @@ extension SessionManager {
             ),
             coder: configuration.attributeCoder
         )
+    }
+
+    /// The plain envelope of stored bytes: opened with the configured keys, or as read when
+    /// encryption is off (an encrypted blob then fails with a hint instead of "not an envelope").
+    private func opened(_ bytes: [UInt8], id: SessionID) throws(SessionEncryptionError) -> [UInt8] {
+        if let encryption = configuration.encryption { return try encryption.open(bytes, sessionID: id.random) }
+        guard !SessionEncryption.isSealed(bytes) else {
+            throw SessionEncryptionError(
+                .notConfigured, "the stored session is encrypted and this manager has no keys; configure the same encryption keys on every server")
+        }
+        return bytes
     }
 
     /// A new session on an available node (a failover node only if no regular one is up).

@@ -63,8 +63,8 @@ extension SessionManager {
 
         let clock = ContinuousClock()
         let encodingStart = clock.now
-        let bytes = SessionEnvelope.encode(
-            SessionRecord(
+        let bytes = storedForm(
+            of: SessionRecord(
                 id: snapshot.id.random, creationTime: snapshot.creationTime, lastAccessedTime: now,
                 maxInactiveInterval: Int32(clamping: snapshot.maxInactiveInterval), attributes: snapshot.persisted
             ))
@@ -128,7 +128,13 @@ extension SessionManager {
             )
         }
         guard let record else { return }
-        try? await write(SessionEnvelope.encode(record), key: key, primary: node, expiration: expiration)
+        try? await write(storedForm(of: record), key: key, primary: node, expiration: expiration)
+    }
+
+    /// The bytes the store holds for `record`: its envelope, sealed when encryption is configured.
+    func storedForm(of record: SessionRecord) -> [UInt8] {
+        let envelope = SessionEnvelope.encode(record)
+        return configuration.encryption?.seal(envelope, sessionID: record.id) ?? envelope
     }
 
     /// For stores that run after the response (`sessionBackupAsync`): move the session now to the
