@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "HummingbirdSessionAuth", targets: ["HummingbirdSessionAuth"]),
         // The Vapor 4 middleware and `req.distributedSession` (a Hummingbird app never compiles Vapor).
         .library(name: "VaporSessionManager", targets: ["VaporSessionManager"]),
+        // AES-256-GCM for stored sessions (configuration.encryption): only apps that encrypt compile a crypto library.
+        .library(name: "SessionCrypto", targets: ["SessionCrypto"]),
         // Faults on demand over the memory store, for your own tests.
         .library(name: "SessionManagerTesting", targets: ["SessionManagerTesting"]),
         // Session stores: pick the one you run; only it and its client get compiled.
@@ -27,6 +29,8 @@ let package = Package(
         .library(name: "RedisPersistDriver", targets: ["RedisPersistDriver"]),
         // The protocol clients alone: they know nothing of sessions.
         .library(name: "MemcachedClient", targets: ["MemcachedClient"]),
+        // TLS to memcached (`memcached -Z`): `configuration.useTLS(...)`; swift-nio-ssl only for those who use it.
+        .library(name: "MemcachedTLS", targets: ["MemcachedTLS"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .executable(name: "msm", targets: ["msm"]),
     ],
@@ -49,7 +53,6 @@ let package = Package(
         .target(
             name: "PipelinedConnections",
             dependencies: [
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -59,9 +62,25 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .target(
+            name: "PipelinedTLS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "MemcachedTLS",
+            dependencies: [
+                "MemcachedClient",
+                "PipelinedTLS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
             name: "MemcachedClient",
             dependencies: [
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 "PipelinedConnections",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -73,9 +92,16 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .target(
+            name: "SessionCrypto",
+            dependencies: [
+                "SessionManager",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
             name: "SessionManager",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -177,6 +203,9 @@ let package = Package(
                 "MemcachedSessionStore",
                 "RedisSessionStore",
                 "MemcachedClient",
+                "MemcachedTLS",
+                "PipelinedConnections",
+                "SessionCrypto",
                 "RedisClient",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -206,6 +235,7 @@ let package = Package(
             name: "MemcachedClientTests",
             dependencies: [
                 "MemcachedClient",
+                "MemcachedTLS",
                 "PipelinedConnections",
                 "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -230,12 +260,23 @@ let package = Package(
         .testTarget(
             name: "SessionManagerTests",
             dependencies: [
+                "SessionCrypto",
                 "SessionManager",
                 "SessionManagerTestSupport",
                 "ServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "SessionCryptoTests",
+            dependencies: [
+                "SessionCrypto",
+                "SessionManager",
+                "ServerTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSwift6
         ),
@@ -325,6 +366,7 @@ let package = Package(
             name: "RedisClient",
             dependencies: [
                 "PipelinedConnections",
+                "PipelinedTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -368,6 +410,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/MemcachedClientBenchmark",
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
+            name: "SessionEncryptionBenchmark",
+            dependencies: ["SessionCrypto", "SessionManager"],
+            path: "Benchmarks/SessionEncryptionBenchmark",
             swiftSettings: strictSwift6
         ),
         .executableTarget(

@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOPosix
-import NIOSSL
 import PipelinedConnections
 import ServiceLifecycle
 
@@ -30,8 +29,7 @@ public final class MemcachedClient: Service, Sendable {
     private let logger: Logger
 
     /// Creates a client; no connection is opened until the first request.
-    /// - Throws: ``MemcachedError/Code/invalidValue`` when `configuration` is inconsistent (or its
-    ///   TLS settings cannot be loaded: a missing CA file, say),
+    /// - Throws: ``MemcachedError/Code/invalidValue`` when `configuration` is inconsistent,
     ///   ``MemcachedError/Code/invalidAddress`` when `server` cannot be reached as written.
     public init(
         server: MemcachedServer,
@@ -47,18 +45,12 @@ public final class MemcachedClient: Service, Sendable {
         self.maximumValueLength = configuration.maximumValueLength
         let metrics = ClientMetrics(prefix: "memcached", server: serverDescription)
         self.metrics = metrics
-        let tls: NIOSSLContext?
-        do {
-            tls = try configuration.tlsConfiguration.map { try NIOSSLContext(configuration: $0) }
-        } catch {
-            throw MemcachedError(.invalidValue, "the TLS configuration cannot be used: \(error)", node: server.description)
-        }
         let backoff = ReconnectBackoff(initial: configuration.initialReconnectDelay, maximum: configuration.maximumReconnectDelay)
         self.connections = ConnectionSlots(
             count: configuration.connectionsPerNode, server: serverDescription, eventLoopGroup: eventLoopGroup, backoff: backoff,
             metrics: metrics, logger: logger,
             connect: { eventLoop throws(MemcachedError) in
-                try await MemcachedConnection.connect(to: server, configuration: configuration, tls: tls, eventLoop: eventLoop)
+                try await MemcachedConnection.connect(to: server, configuration: configuration, eventLoop: eventLoop)
             }
         )
     }

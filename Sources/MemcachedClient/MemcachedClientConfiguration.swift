@@ -1,4 +1,4 @@
-import NIOSSL
+import NIOCore
 
 /// How a client talks to its server. The defaults follow msm's where it has one.
 public struct MemcachedClientConfiguration: Sendable {
@@ -27,12 +27,11 @@ public struct MemcachedClientConfiguration: Sendable {
     /// these before its first request. `nil` (the default): no authentication.
     public var credentials: MemcachedCredentials?
 
-    /// TLS to the server (`memcached -Z`); `nil` (the default): plain TCP. The server is verified
-    /// as the configuration says: `TLSConfiguration.makeClientConfiguration()` checks the
-    /// certificate against the system's roots and the server's host name or IP address; for a
-    /// private CA set `trustRoots` (e.g. `.file("/etc/memcached/ca.crt")`), for a client
-    /// certificate `certificateChain` and `privateKey`.
-    public var tlsConfiguration: TLSConfiguration?
+    /// What `useTLS(_:)` (product `MemcachedTLS`) installs below the protocol; `nil`: plain TCP.
+    package var transportSecurity: MemcachedTransportSecurity?
+
+    /// Whether connections are encrypted: `useTLS(_:)` of the `MemcachedTLS` product turns it on.
+    public var usesTLS: Bool { transportSecurity != nil }
 
     /// The defaults above.
     public init() {}
@@ -49,5 +48,15 @@ public struct MemcachedClientConfiguration: Sendable {
         }
         guard maximumValueLength > 0 else { throw reject("maximumValueLength", "must be positive") }
         return self
+    }
+}
+
+/// The channel setup a transport-security product puts below the memcached protocol handler,
+/// given the server's host to verify.
+package struct MemcachedTransportSecurity: Sendable {
+    package var configure: @Sendable (_ channel: any Channel, _ host: String) throws -> Void
+
+    package init(configure: @escaping @Sendable (_ channel: any Channel, _ host: String) throws -> Void) {
+        self.configure = configure
     }
 }

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOSSL
 import PipelinedConnections
 
 /// The memcached meta protocol as the shared pipeline machinery sees it: each request carries an
@@ -83,13 +82,12 @@ typealias MemcachedConnection = PipelinedChannel<MemcachedChannelHandler>
 typealias MemcachedConnectionStateMachine<Waiter> = PipelineStateMachine<MemcachedPipeline, Waiter>
 
 extension PipelinedChannel where Handler == MemcachedChannelHandler {
-    /// Opens a connection (encrypted with `tls` when given) and logs in when the configuration
+    /// Opens a connection (encrypted when the configuration says so) and logs in when the configuration
     /// has credentials, failing with ``MemcachedError/Code/connectFailed`` within `connectTimeout`
     /// (a TLS handshake failure included) or ``MemcachedError/Code/authenticationFailed``.
     static func connect(
         to server: MemcachedServer,
         configuration: MemcachedClientConfiguration,
-        tls: NIOSSLContext?,
         eventLoop: any EventLoop
     ) async throws(MemcachedError) -> MemcachedConnection {
         let connection = try await connect(
@@ -100,10 +98,13 @@ extension PipelinedChannel where Handler == MemcachedChannelHandler {
             connectTimeout: configuration.connectTimeout,
             operationTimeout: configuration.operationTimeout,
             decoder: MemcachedResponseDecoder(maximumValueLength: configuration.maximumValueLength),
-            configureTransport: tls.map { TLSTransport.configure($0, host: server.host) }
+            configureTransport: configuration.transportSecurity.map { security in
+                let host = server.host
+                return { channel in try security.configure(channel, host) }
+            }
         )
         do {
-            try await connection.handshake(credentials: configuration.credentials, usesTLS: tls != nil, node: server.description)
+            try await connection.handshake(credentials: configuration.credentials, usesTLS: configuration.usesTLS, node: server.description)
         } catch {
             await connection.close()
             throw error

@@ -17,6 +17,17 @@ package enum ServerAddressRules {
         return nil
     }
 
+    /// Whether `host` is certainly this machine: `localhost`, 127.0.0.0/8, `::1` or an IPv4-mapped
+    /// 127.x address. Any other name may resolve anywhere, so it is not.
+    package static func isLoopback(_ host: String) -> Bool {
+        var name = host.lowercased()
+        if name.hasSuffix(".") { name.removeLast() }
+        if name == "localhost" || name == "::1" || name == "0:0:0:0:0:0:0:1" { return true }
+        if name.hasPrefix("::ffff:") { name.removeFirst("::ffff:".count) }
+        let octets = name.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
     private static func isBlankOrControl(_ scalar: Unicode.Scalar) -> Bool {
         scalar.properties.isWhitespace || scalar.properties.generalCategory == .control
     }

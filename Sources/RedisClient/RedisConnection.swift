@@ -1,6 +1,7 @@
 import NIOCore
 import NIOSSL
 import PipelinedConnections
+import PipelinedTLS
 
 /// RESP as the shared pipeline machinery sees it: Redis answers a connection's commands in
 /// order and RESP carries no request id, so pairing is by position alone. Error replies

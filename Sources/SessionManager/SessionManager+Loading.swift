@@ -135,7 +135,7 @@ extension SessionManager {
     /// encryption is off (an encrypted blob then fails with a hint instead of "not an envelope").
     private func opened(_ bytes: [UInt8], id: SessionID) throws(SessionEncryptionError) -> [UInt8] {
         if let encryption = configuration.encryption { return try encryption.open(bytes, sessionID: id.random) }
-        guard !SessionEncryption.isSealed(bytes) else {
+        guard !SessionCipherFormat.isEncrypted(bytes) else {
             throw SessionEncryptionError(
                 .notConfigured, "the stored session is encrypted and this manager has no keys; configure the same encryption keys on every server")
         }

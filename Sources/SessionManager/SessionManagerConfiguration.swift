@@ -64,10 +64,10 @@ public struct SessionManagerConfiguration: Sendable {
     /// The session cookie.
     public var cookie = SessionCookieConfiguration()
 
-    /// Keys that encrypt and authenticate every stored session (AES-256-GCM); `nil`, the
-    /// default, stores plain envelopes. Every app server sharing the store needs the same keys,
-    /// so there is no generated default: see ``SessionEncryption`` for the list and rotation.
-    public var encryption: SessionEncryption?
+    /// Encrypts and authenticates every stored session: a `SessionEncryption` key list
+    /// (AES-256-GCM, product `SessionCrypto`); `nil`, the default, stores plain envelopes. Every
+    /// app server sharing the store needs the same keys, so there is no generated default.
+    public var encryption: (any SessionCipher)?
 
     /// Encodes typed attribute values. Default JSON.
     public var attributeCoder: any SessionAttributeCoder = JSONSessionAttributeCoder()

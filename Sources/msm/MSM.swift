@@ -13,6 +13,6 @@ struct MSM: AsyncParsableCommand {
             Every `serve` flag can also be given as an environment variable (MSM_<FLAG>, e.g. \
             MSM_MEMCACHED_NODES); a flag on the command line wins.
             """,
-        subcommands: [ServeCommand.self, DemoCommand.self, NginxConfigCommand.self]
+        subcommands: [ServeCommand.self, DemoCommand.self, NginxConfigCommand.self, NewEncryptionKeyCommand.self]
     )
 }

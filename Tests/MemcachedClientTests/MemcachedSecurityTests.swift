@@ -1,4 +1,5 @@
 import Foundation
+import MemcachedTLS
 import NIOCore
 import NIOSSL
 import ServerTestSupport
@@ -21,8 +22,8 @@ import Testing
     }
 
     private func configuration(
-        credentials: MemcachedCredentials? = nil, trusting certificates: TestCertificates? = nil
-    ) -> MemcachedClientConfiguration {
+        credentials: MemcachedCredentials? = nil, trusting certificates: TestCertificates? = nil, clientCertificate: Bool = false
+    ) throws -> MemcachedClientConfiguration {
         var configuration = MemcachedClientConfiguration()
         configuration.connectionsPerNode = 1
         configuration.maximumReconnectDelay = .milliseconds(100)
@@ -30,7 +31,11 @@ import Testing
         if let certificates {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.trustRoots = .file(certificates.authorityCertificatePath)
-            configuration.tlsConfiguration = tls
+            if clientCertificate {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificates.clientCertificatePath).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: certificates.clientKeyPath, format: .pem))
+            }
+            try configuration.useTLS(tls)
         }
         return configuration
     }
@@ -44,9 +49,9 @@ import Testing
 
     @Test func rightCredentialsLogInOnEveryConnection() async throws {
         try await withAuthenticatingServer { server in
-            var configuration = configuration(credentials: try MemcachedCredentials(username: "bob", password: "builder"))
-            configuration.connectionsPerNode = 3
-            let client = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: configuration)
+            var settings = try configuration(credentials: try MemcachedCredentials(username: "bob", password: "builder"))
+            settings.connectionsPerNode = 3
+            let client = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: settings)
             for round in 0..<6 { try await roundTrip(client, "round \(round)") }
             await client.shutdown()
         }
@@ -56,7 +61,7 @@ import Testing
         try await withAuthenticatingServer { server in
             let credentials = try MemcachedCredentials(username: "alice", password: "through-the-looking-glass")
             let client = try MemcachedClient(
-                server: MemcachedServer(host: server.host, port: server.port), configuration: configuration(credentials: credentials))
+                server: MemcachedServer(host: server.host, port: server.port), configuration: try configuration(credentials: credentials))
             defer { Task { await client.shutdown() } }
             let error = await #expect(throws: MemcachedError.self) { try await roundTrip(client, "never stored") }
             #expect(error?.code == .authenticationFailed)
@@ -69,7 +74,7 @@ import Testing
 
     @Test func noCredentialsForAServerThatWantsThemSaysSo() async throws {
         try await withAuthenticatingServer { server in
-            let client = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: configuration())
+            let client = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: try configuration())
             defer { Task { await client.shutdown() } }
             let error = await #expect(throws: MemcachedError.self) { try await roundTrip(client, "never stored") }
             #expect(error?.code == .authenticationFailed)
@@ -101,12 +106,12 @@ import Testing
         try await withMemcachedServer(extraArguments: certificates.memcachedArguments()) { server in
             for host in ["127.0.0.1", "localhost"] {
                 let client = try MemcachedClient(
-                    server: MemcachedServer(host: host, port: server.port), configuration: configuration(trusting: certificates))
+                    server: MemcachedServer(host: host, port: server.port), configuration: try configuration(trusting: certificates))
                 try await roundTrip(client, "over TLS to \(host)")
                 await client.shutdown()
             }
             // A plain client gets nowhere: the port speaks only TLS.
-            let plain = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: configuration())
+            let plain = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: try configuration())
             await #expect(throws: MemcachedError.self) { try await roundTrip(plain, "plain") }
             await plain.shutdown()
         }
@@ -115,9 +120,9 @@ import Testing
     @Test func anUntrustedCertificateIsAConnectFailureThatSaysSo() async throws {
         let certificates = try TestCertificates.make()
         try await withMemcachedServer(extraArguments: certificates.memcachedArguments()) { server in
-            var configuration = configuration()
-            configuration.tlsConfiguration = .makeClientConfiguration()  // the system's roots: our CA is not among them
-            let client = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: configuration)
+            var settings = try configuration()
+            try settings.useTLS()  // the system's roots: our CA is not among them
+            let client = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: settings)
             defer { Task { await client.shutdown() } }
             let error = await #expect(throws: MemcachedError.self) { try await client.noop() }
             #expect(error?.code == .connectFailed)
@@ -130,7 +135,7 @@ import Testing
         let certificates = try TestCertificates.make(serverNames: "DNS:cache.example.org")
         try await withMemcachedServer(extraArguments: certificates.memcachedArguments()) { server in
             let client = try MemcachedClient(
-                server: MemcachedServer(host: server.host, port: server.port), configuration: configuration(trusting: certificates))
+                server: MemcachedServer(host: server.host, port: server.port), configuration: try configuration(trusting: certificates))
             defer { Task { await client.shutdown() } }
             let error = await #expect(throws: MemcachedError.self) { try await client.noop() }
             #expect(error?.code == .connectFailed, "\(String(describing: error))")
@@ -141,16 +146,11 @@ import Testing
         let certificates = try TestCertificates.make()
         try await withMemcachedServer(extraArguments: certificates.memcachedArguments(requireClientCertificate: true)) { server in
             let address = MemcachedServer(host: server.host, port: server.port)
-            let anonymous = try MemcachedClient(server: address, configuration: configuration(trusting: certificates))
+            let anonymous = try MemcachedClient(server: address, configuration: try configuration(trusting: certificates))
             await #expect(throws: MemcachedError.self) { try await roundTrip(anonymous, "refused") }
             await anonymous.shutdown()
 
-            var configuration = configuration(trusting: certificates)
-            configuration.tlsConfiguration?.certificateChain = try NIOSSLCertificate.fromPEMFile(certificates.clientCertificatePath).map {
-                .certificate($0)
-            }
-            configuration.tlsConfiguration?.privateKey = .privateKey(try NIOSSLPrivateKey(file: certificates.clientKeyPath, format: .pem))
-            let identified = try MemcachedClient(server: address, configuration: configuration)
+            let identified = try MemcachedClient(server: address, configuration: try configuration(trusting: certificates, clientCertificate: true))
             try await roundTrip(identified, "with a client certificate")
             await identified.shutdown()
         }
@@ -162,7 +162,7 @@ import Testing
             let credentials = try MemcachedCredentials(username: "alice", password: "wonder-land")
             let client = try MemcachedClient(
                 server: MemcachedServer(host: server.host, port: server.port),
-                configuration: configuration(credentials: credentials, trusting: certificates))
+                configuration: try configuration(credentials: credentials, trusting: certificates))
             try await roundTrip(client, "both")
             await client.shutdown()
         }
@@ -172,10 +172,8 @@ import Testing
         var configuration = MemcachedClientConfiguration()
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file("/nonexistent/ca.crt")
-        configuration.tlsConfiguration = tls
-        let error = #expect(throws: MemcachedError.self) {
-            try MemcachedClient(server: MemcachedServer(host: "127.0.0.1", port: 1), configuration: configuration)
-        }
+        let error = #expect(throws: MemcachedError.self) { try configuration.useTLS(tls) }
         #expect(error?.code == .invalidValue)
+        #expect(!configuration.usesTLS)
     }
 }

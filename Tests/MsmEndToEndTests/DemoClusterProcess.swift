@@ -32,7 +32,7 @@ final class DemoClusterProcess: Sendable {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("msm").path
     }
 
-    init(store: DemoStore = .memcached, arguments: [String] = []) throws {
+    init(store: DemoStore = .memcached, arguments: [String] = [], environment: [String: String] = [:]) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.msmBinary) else {
             throw TestServerError("\(Self.msmBinary) is missing: build it first (`make test` does: swift build --build-tests builds every product)")
         }
@@ -48,6 +48,10 @@ final class DemoClusterProcess: Sendable {
                 "demo", "--port", "\(nginxPort)", "--app-ports", "\(appPorts[0]),\(appPorts[1])",
                 "--store", store.rawValue, "--\(store.rawValue)-ports", "\(storePorts[0]),\(storePorts[1])",
             ] + arguments
+        if !environment.isEmpty {
+            // The app servers the demo starts inherit it (their MSM_* settings).
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let stdin = Pipe()
         let stdout = Pipe()
         process.standardInput = stdin
@@ -68,11 +72,13 @@ final class DemoClusterProcess: Sendable {
 
     /// Starts the demo and waits until it is ready; free ports are picked just before it binds
     /// them, so a port taken in between (parallel suites start servers too) means a new attempt.
-    static func startReady(store: DemoStore = .memcached, arguments: [String] = []) async throws -> DemoClusterProcess {
+    static func startReady(
+        store: DemoStore = .memcached, arguments: [String] = [], environment: [String: String] = [:]
+    ) async throws -> DemoClusterProcess {
         var attempt = 0
         while true {
             attempt += 1
-            let demo = try DemoClusterProcess(store: store, arguments: arguments)
+            let demo = try DemoClusterProcess(store: store, arguments: arguments, environment: environment)
             do {
                 try await demo.waitFor("ready at")
                 return demo
@@ -87,9 +93,10 @@ final class DemoClusterProcess: Sendable {
     /// not; returns the stopped demo for checks on its output.
     @discardableResult
     static func with(
-        store: DemoStore = .memcached, arguments: [String] = [], _ body: (DemoClusterProcess) async throws -> Void
+        store: DemoStore = .memcached, arguments: [String] = [], environment: [String: String] = [:],
+        _ body: (DemoClusterProcess) async throws -> Void
     ) async throws -> DemoClusterProcess {
-        let demo = try await startReady(store: store, arguments: arguments)
+        let demo = try await startReady(store: store, arguments: arguments, environment: environment)
         do {
             try await body(demo)
         } catch {

@@ -63,6 +63,22 @@ import Testing
         #expect(demo.log.contains("stopped everything it started"), "\(demo.log)")
     }
 
+    /// The same walkthrough with sessions encrypted (issue 14): non-sticky, so every request
+    /// decrypts what the store holds, and across both frameworks.
+    @Test(arguments: DemoStore.allCases)
+    func theSeedsWalkthroughWithEncryptedSessions(store: DemoStore) async throws {
+        let key = SessionKeyText.random()
+        let demo = try await DemoClusterProcess.with(
+            store: store, arguments: ["--non-sticky", "--frameworks", "hummingbird,vapor"], environment: ["MSM_SESSION_ENCRYPTION_KEYS": key]
+        ) { demo in
+            try await walkthrough(demo)
+            let logs = demo.appLogTails(lines: 400).components(separatedBy: "app-B.log:")
+            #expect(logs.count == 2 && logs.allSatisfy { $0.contains("encryption=key ") }, "both app servers encrypt: \(demo.appLogTails())")
+            #expect(demo.appLogTails(lines: 400).contains("does not open") == false, "no session failed to decrypt: \(demo.appLogTails())")
+        }
+        #expect(!demo.log.contains(key), "the key leaked into the demo's output")
+    }
+
     private func walkthrough(_ demo: DemoClusterProcess) async throws {
         var browser = Browser(port: demo.nginxPort)
         let (failover, active) = (demo.store.nodeIDs[0], demo.store.nodeIDs[1])  // m1, m2 or r1, r2
@@ -161,5 +177,13 @@ import Testing
         let logout = try HTTPTestClient.request("POST", port: demo.nginxPort, path: "/myapp/logout", cookie: "SESSIONID=\(rotated)")
         #expect(logout.status == 200)
         #expect(logout.header("Set-Cookie").contains { $0.hasPrefix("SESSIONID=;") && $0.contains("Max-Age=0") })
+    }
+}
+
+/// A session encryption key as `msm new-encryption-key` prints it: 32 random bytes in base64.
+enum SessionKeyText {
+    static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
     }
 }

@@ -256,4 +256,118 @@ import Glibc
         #expect(badSameSite != 0)
         #expect(sameSiteOutput.contains("--cookie-same-site loose: expected strict, lax or none"), "\(sameSiteOutput)")
     }
+
+    // MARK: Security (issue 14)
+
+    /// A fresh base64 key from `msm new-encryption-key`.
+    private func newKey() async throws -> String {
+        let (status, output) = try await runToEnd(["new-encryption-key"])
+        #expect(status == 0)
+        let key = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(key.count == 44 && Data(base64Encoded: key)?.count == 32, "\(output)")
+        return key
+    }
+
+    /// memcached with `-Y` and `-Z`, sessions encrypted: the whole hardened setup through the
+    /// real binary, non-sticky so every visit reads (and decrypts) the session from memcached.
+    @Test func aLoggedInTLSMemcachedWithEncryptedSessions() async throws {
+        let certificates = try TestCertificates.make()
+        let authFile = certificates.directory + "/memcached-auth"
+        try "alice:wonder-land\n".write(toFile: authFile, atomically: true, encoding: .utf8)
+        let key = try await newKey()
+        try await withMemcachedServer(extraArguments: ["-Y", authFile] + certificates.memcachedArguments()) { memcached in
+            let port = try FreeLoopbackPort.allocate()
+            var visits: [Int] = []
+            let arguments = [
+                "serve", "--port", "\(port)", "--route", "A", "--non-sticky", "--memcached-nodes", "m1:localhost:\(memcached.port)",
+                "--memcached-username", "alice", "--memcached-tls-ca-file", certificates.authorityCertificatePath,
+            ]
+            let (_, output) = try await runToEnd(
+                arguments, environment: ["MSM_MEMCACHED_PASSWORD": "wonder-land", "MSM_SESSION_ENCRYPTION_KEYS": key]
+            ) {
+                var reply = try #require(try await firstPage(port: port))
+                var cookie = reply.setCookie("SESSIONID").map { "SESSIONID=\($0)" }
+                visits.append(reply.json["visits"] as? Int ?? -1)
+                for _ in 0..<2 {
+                    reply = try HTTPTestClient.request(port: port, path: "/myapp/", cookie: cookie)
+                    cookie = reply.setCookie("SESSIONID").map { "SESSIONID=\($0)" } ?? cookie
+                    visits.append(reply.json["visits"] as? Int ?? -1)
+                }
+            }
+            #expect(visits == [1, 2, 3], "\(output)")
+            #expect(output.contains("encryption=key "), "the startup line names the key by id: \(output)")
+            #expect(!output.contains("unencrypted on a store reached over the network"), "loopback nodes: no warning")
+            for secret in ["wonder-land", key] {
+                #expect(!output.contains(secret), "a secret leaked:\n\(output)")
+            }
+        }
+    }
+
+    /// A wrong memcached password is logged as a refused login naming the node, never the password.
+    @Test func aWrongMemcachedPasswordIsNamedButNotShown() async throws {
+        let certificates = try TestCertificates.make()  // for its temporary directory, removed with it
+        defer { withExtendedLifetime(certificates) {} }
+        let directory = certificates.directory
+        try "alice:wonder-land\n".write(toFile: directory + "/auth", atomically: true, encoding: .utf8)
+        try "through-the-looking-glass\n".write(toFile: directory + "/password", atomically: true, encoding: .utf8)
+        try await withMemcachedServer(extraArguments: ["-Y", directory + "/auth"]) { memcached in
+            let port = try FreeLoopbackPort.allocate()
+            let (_, output) = try await runToEnd([
+                "serve", "--port", "\(port)", "--memcached-nodes", memcached.endpoint, "--memcached-username", "alice",
+                "--memcached-password-file", directory + "/password",
+            ]) {
+                _ = try await firstPage(port: port)
+            }
+            #expect(output.contains("memcached refused the username or password"), "\(output)")
+            #expect(output.contains(memcached.endpoint))
+            #expect(!output.contains("looking-glass"), "the password leaked:\n\(output)")
+        }
+
+        for (arguments, environment, complaint) in [
+            (["--memcached-username", "alice"], [:], "needs a password"),
+            ([], ["MSM_MEMCACHED_PASSWORD": "orphan-secret"], "--memcached-username (MSM_MEMCACHED_USERNAME) is not"),
+            (["--memcached-tls-ca-file", "/nonexistent/ca.pem"], [:], "--memcached-tls-ca-file /nonexistent/ca.pem is not a readable file"),
+            (["--memcached-tls-certificate-file", directory + "/password"], [:], "go together"),
+            (["--session-encryption-keys", "c2hvcnQ="], [:], "entry 1 of the key list"),
+        ] as [([String], [String: String], String)] {
+            let (status, output) = try await runToEnd(["serve", "--memcached-nodes", "127.0.0.1:1"] + arguments, environment: environment)
+            #expect(status != 0, "\(arguments)")
+            #expect(output.contains(complaint), "\(arguments): \(output)")
+            #expect(!output.contains("orphan-secret") && !output.contains("c2hvcnQ="), "\(output)")
+        }
+        let (status, output) = try await runToEnd(["serve", "--memcached-nodes", "redis://127.0.0.1:1", "--memcached-username", "alice"])
+        #expect(status != 0)
+        #expect(output.contains("apply to memcached nodes"), "\(output)")
+    }
+
+    /// A key roll-out across two real app servers: A seals with the new key, B still with the old
+    /// one, both list both; a browser alternating between them is never logged out.
+    @Test func keyRotationAcrossTwoServers() async throws {
+        let (old, new) = (try await newKey(), try await newKey())
+        try await withMemcachedServer { memcached in
+            let (portA, portB) = (try FreeLoopbackPort.allocate(), try FreeLoopbackPort.allocate())
+            func serve(_ route: String, _ port: Int, keys: String) -> ([String], [String: String]) {
+                (
+                    ["serve", "--port", "\(port)", "--route", route, "--non-sticky", "--memcached-nodes", "m1:\(memcached.endpoint)"],
+                    ["MSM_SESSION_ENCRYPTION_KEYS": keys]
+                )
+            }
+            var visits: [Int] = []
+            var cookie: String?
+            let a = serve("A", portA, keys: "\(new),\(old)")
+            let b = serve("B", portB, keys: "\(old),\(new)")
+            _ = try await runToEnd(a.0, environment: a.1) {
+                _ = try await runToEnd(b.0, environment: b.1) {
+                    _ = try #require(try await firstPage(port: portA))
+                    _ = try #require(try await firstPage(port: portB))
+                    for visit in 0..<8 {
+                        let reply = try HTTPTestClient.request(port: visit.isMultiple(of: 2) ? portA : portB, path: "/myapp/", cookie: cookie)
+                        cookie = reply.setCookie("SESSIONID").map { "SESSIONID=\($0)" } ?? cookie
+                        visits.append(reply.json["visits"] as? Int ?? -1)
+                    }
+                }
+            }
+            #expect(visits == Array(1...8), "nobody logged out during the roll-out")
+        }
+    }
 }

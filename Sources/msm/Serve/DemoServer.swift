@@ -4,6 +4,7 @@ import HummingbirdSessionManager
 import Logging
 import MemcachedClient
 import MemcachedSessionStore
+import MemcachedTLS
 import Metrics
 import NIOSSL
 import Prometheus
@@ -42,7 +43,13 @@ struct DemoServer {
                 "failover": "\(settings.nodes.failoverNodeIDs.joined(separator: ","))",
                 "mode": "\(settings.session.sticky ? "sticky" : "non-sticky, locking \(settings.session.lockingMode)")",
                 "event-loops": "\(eventLoops)",
+                "encryption": "\(settings.session.encryption.map { "\($0)" } ?? "off")",  // key ids only
             ])
+        if settings.session.encryption == nil, settings.hasNonLoopbackNode {
+            logger.warning(
+                "sessions are stored unencrypted on a store reached over the network: anyone who can reach it can read and forge them; set --session-encryption-keys (MSM_SESSION_ENCRYPTION_KEYS), see `msm new-encryption-key`"
+            )
+        }
         let routes = DemoRoutes(route: settings.session.route, nodes: settings.nodes)
         switch settings.framework {
         case .hummingbird:
@@ -80,6 +87,8 @@ struct DemoServer {
             configuration.operationTimeout = settings.operationTimeout
             configuration.connectTimeout = settings.operationTimeout
             configuration.maximumReconnectDelay = .seconds(1)
+            configuration.credentials = settings.memcachedCredentials
+            if let tls = settings.memcachedTLS { try configuration.useTLS(tls) }
             return try MemcachedSessionStore(nodeList: nodeList, configuration: configuration, logger: logger)
         case .redis(let nodeList):
             var configuration = RedisClientConfiguration()

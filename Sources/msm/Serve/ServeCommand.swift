@@ -6,9 +6,12 @@ import Logging
 import MemcachedClient
 import MemcachedSessionStore
 import Metrics
+import NIOSSL
+import PipelinedConnections
 import Prometheus
 import RedisClient
 import RedisSessionStore
+import SessionCrypto
 import SessionManager
 
 /// `msm serve`: one app server of the seed's topology, running the demo app.
@@ -58,6 +61,38 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "PEM file of the certificate authority rediss:// nodes are verified against (default: the system's). Env: MSM_REDIS_TLS_CA_FILE")
     var redisTlsCaFile: String?
+
+    @Option(help: "memcached -Y login: the username. Env: MSM_MEMCACHED_USERNAME (the password: MSM_MEMCACHED_PASSWORD or --memcached-password-file)")
+    var memcachedUsername: String?
+
+    // No password flag: `ps` would show it to every user of the machine.
+    @Option(help: "File whose first line is the memcached password (with --memcached-username). Env: MSM_MEMCACHED_PASSWORD_FILE")
+    var memcachedPasswordFile: String?
+
+    @Option(help: "TLS to the memcached nodes (memcached -Z), verified against the system's CAs. Env: MSM_MEMCACHED_TLS (default false)")
+    var memcachedTls: Bool?
+
+    @Option(
+        help:
+            "PEM file of the certificate authority memcached nodes are verified against (implies --memcached-tls true). Env: MSM_MEMCACHED_TLS_CA_FILE"
+    )
+    var memcachedTlsCaFile: String?
+
+    @Option(
+        help: "PEM client certificate for memcached nodes that ask for one (with --memcached-tls-key-file). Env: MSM_MEMCACHED_TLS_CERTIFICATE_FILE")
+    var memcachedTlsCertificateFile: String?
+
+    @Option(help: "PEM private key of --memcached-tls-certificate-file. Env: MSM_MEMCACHED_TLS_KEY_FILE")
+    var memcachedTlsKeyFile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Keys encrypting stored sessions, base64, comma-separated: the first encrypts, all decrypt. Env: MSM_SESSION_ENCRYPTION_KEYS (default: off)",
+            discussion: """
+                Make a key with `msm new-encryption-key`. Rotate by listing the new key second on                 every server, then first, then dropping the old one once its sessions expired.                 `unencrypted` in the list reads (or, first, writes) plain sessions, for turning                 encryption on without logging anyone out. Pass keys in the environment, not on the                 command line, where `ps` shows them.
+                """
+        ))
+    var sessionEncryptionKeys: String?
 
     @Flag(help: nil)
     var mode: Mode?
@@ -144,6 +179,10 @@ struct ServeSettings {
     var operationTimeout: Duration
     /// A private CA for `rediss://` nodes; `nil`: the system's trust roots.
     var redisTLSAuthorityFile: String?
+    /// memcached's `-Y` login, for every memcached node.
+    var memcachedCredentials: MemcachedCredentials?
+    /// TLS to every memcached node; `nil`: plain TCP.
+    var memcachedTLS: TLSConfiguration?
     var session: SessionManagerConfiguration
     /// `--event-loops`; `nil`: sized by ``EventLoopCount``.
     var eventLoops: Int?
@@ -232,7 +271,84 @@ struct ServeSettings {
         session.maximumLocalSessions = try number(command.maximumLocalSessions, "MSM_MAXIMUM_LOCAL_SESSIONS", default: 10_000)
         guard session.maximumLocalSessions >= 1 else { throw ValidationError("--maximum-local-sessions must be at least 1") }
         session.lockTimeout = operationTimeout
+        if let keys = value(command.sessionEncryptionKeys, "MSM_SESSION_ENCRYPTION_KEYS") {
+            do {
+                session.encryption = try SessionEncryption(parsing: keys)
+            } catch {
+                throw ValidationError("--session-encryption-keys (MSM_SESSION_ENCRYPTION_KEYS): \(error)")
+            }
+        }
         self.session = session
+        try readMemcachedSecurity(command, value: value, boolean: boolean, environment: environment)
+    }
+
+    /// `--memcached-username` and its password, and the `--memcached-tls*` files: checked here, so
+    /// a typo is an error at start and not a node that never answers.
+    private mutating func readMemcachedSecurity(
+        _ command: ServeCommand,
+        value: (String?, String) -> String?,
+        boolean: (Bool?, String, Bool) throws -> Bool,
+        environment: [String: String]
+    ) throws {
+        let username = value(command.memcachedUsername, "MSM_MEMCACHED_USERNAME")
+        let passwordFile = value(command.memcachedPasswordFile, "MSM_MEMCACHED_PASSWORD_FILE")
+        let authorityFile = value(command.memcachedTlsCaFile, "MSM_MEMCACHED_TLS_CA_FILE")
+        let certificateFile = value(command.memcachedTlsCertificateFile, "MSM_MEMCACHED_TLS_CERTIFICATE_FILE")
+        let keyFile = value(command.memcachedTlsKeyFile, "MSM_MEMCACHED_TLS_KEY_FILE")
+        let usesTLS = try boolean(command.memcachedTls, "MSM_MEMCACHED_TLS", authorityFile != nil || certificateFile != nil)
+        guard case .memcached = nodes else {
+            if username != nil || usesTLS {
+                throw ValidationError(
+                    "--memcached-username and --memcached-tls* apply to memcached nodes; a Redis node takes them in its URL: rediss://user:password@host:port"
+                )
+            }
+            return
+        }
+        if let username {
+            var password = value(nil, "MSM_MEMCACHED_PASSWORD")
+            if let passwordFile {
+                guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                    throw ValidationError("--memcached-password-file \(passwordFile) is not a readable file")
+                }
+                password = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
+            }
+            guard let password, !password.isEmpty else {
+                throw ValidationError("--memcached-username needs a password: set MSM_MEMCACHED_PASSWORD or --memcached-password-file")
+            }
+            do {
+                memcachedCredentials = try MemcachedCredentials(username: username, password: password)
+            } catch {
+                throw ValidationError("--memcached-username / its password: \(error.message)")
+            }
+        } else if passwordFile != nil || environment["MSM_MEMCACHED_PASSWORD"].map({ !$0.isEmpty }) == true {
+            throw ValidationError("a memcached password is set but --memcached-username (MSM_MEMCACHED_USERNAME) is not")
+        }
+        guard usesTLS else { return }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        for (flag, file) in [
+            ("--memcached-tls-ca-file", authorityFile), ("--memcached-tls-certificate-file", certificateFile), ("--memcached-tls-key-file", keyFile),
+        ] {
+            if let file, !FileManager.default.isReadableFile(atPath: file) { throw ValidationError("\(flag) \(file) is not a readable file") }
+        }
+        if let authorityFile { tls.trustRoots = .file(authorityFile) }
+        switch (certificateFile, keyFile) {
+        case (let certificateFile?, let keyFile?):
+            do {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+            } catch {
+                throw ValidationError("--memcached-tls-certificate-file / --memcached-tls-key-file cannot be loaded: \(error)")
+            }
+        case (nil, nil): break
+        default: throw ValidationError("--memcached-tls-certificate-file and --memcached-tls-key-file go together")
+        }
+        memcachedTLS = tls
+    }
+
+    /// Whether any node is reached over something other than loopback, where whoever can reach the
+    /// store can read sessions unless they are encrypted.
+    var hasNonLoopbackNode: Bool {
+        nodes.hosts.contains { !ServerAddressRules.isLoopback($0) }
     }
 }
 
@@ -277,6 +393,14 @@ enum StoreNodes: Sendable {
         switch self {
         case .memcached(let list): list.nodes.map(\.description)
         case .redis(let list): list.nodes.map(\.description)
+        }
+    }
+
+    /// Every node's host name or address.
+    var hosts: [String] {
+        switch self {
+        case .memcached(let list): list.nodes.map(\.address.host)
+        case .redis(let list): list.nodes.map(\.address.host)
         }
     }
 

@@ -1,5 +1,15 @@
 import Crypto
 import Foundation
+import SessionManager
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Authenticated encryption of every stored session: what sits in memcached or Redis can be
 /// neither read nor forged without a key.
@@ -14,7 +24,7 @@ import Foundation
 /// ## Keys and rotation
 /// The list is ordered: the **first** entry seals, **every** entry opens. Rotate without logging
 /// anyone out: add the new key second on every server, then move it first, then drop the old one
-/// once its sessions have expired (``SessionManagerConfiguration/maxInactiveInterval``). During a
+/// once its sessions have expired (`SessionManagerConfiguration.maxInactiveInterval`). During a
 /// roll-out, servers on `new,old` and servers on `old,new` read each other's sessions.
 ///
 /// The entry ``Entry/unencrypted`` turns encryption on without a logout: first `unencrypted,KEY`
@@ -31,17 +41,18 @@ import Foundation
 /// offset  size  field
 ///      0     4  magic: "MSME"
 ///      4     1  version: 1
-///      5     1  algorithm: 1 = AES-256-GCM, per-blob key and nonce by HKDF-SHA256
+///      5     1  algorithm: 1 = AES-256-GCM
 ///      6     4  key id: the first 4 bytes of HMAC-SHA256(key, "msm session key id")
-///     10    24  salt: random
-///     34     n  ciphertext of the plain envelope (``SessionEnvelope``)
+///     10    12  nonce
+///     22     n  ciphertext of the plain envelope (`SessionEnvelope`)
 ///    end-16 16  GCM tag
 /// ```
-/// The salt and the key give, by HKDF-SHA256 (info `"msm session blob v1"`), this blob's own
-/// 256-bit key and 96-bit nonce, so no two blobs share a key and nonce however many are written
-/// (GCM's limit of about 2^32 random nonces per key does not apply). The associated data is the
-/// first 10 bytes and the session id, so a blob moved under another session's key fails.
-public struct SessionEncryption: Sendable, Equatable, CustomStringConvertible {
+/// The associated data is the first 10 bytes and the session id, so a blob moved under another
+/// session's key fails. Nonces are 8 random bytes drawn per process (again after a `fork` and
+/// every 2^32 nonces) followed by a 32-bit counter: unique however many sessions are written,
+/// where 12 random bytes per blob would reach GCM's limit (about 2^32 per key) within days on a
+/// busy site, and cheaper than a random draw per blob (a system call each).
+public struct SessionEncryption: SessionCipher, Equatable {
     /// One 256-bit key; printing it shows only its id.
     public struct Key: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
         /// The key's bytes, for the cipher only.
@@ -53,7 +64,7 @@ public struct SessionEncryption: Sendable, Equatable, CustomStringConvertible {
         public static let byteCount = 32
 
         /// A key from exactly 32 random bytes.
-        /// - Throws: ``SessionEncryptionError/Kind/invalidKey`` for any other length.
+        /// - Throws: `SessionEncryptionError.Kind.invalidKey` for any other length.
         public init(bytes: [UInt8]) throws(SessionEncryptionError) {
             guard bytes.count == Self.byteCount else {
                 throw SessionEncryptionError(
@@ -64,7 +75,7 @@ public struct SessionEncryption: Sendable, Equatable, CustomStringConvertible {
         }
 
         /// A key from its base64 text (standard alphabet, padded), as `msm new-encryption-key` prints it.
-        /// - Throws: ``SessionEncryptionError/Kind/invalidKey``, without quoting the text.
+        /// - Throws: `SessionEncryptionError.Kind.invalidKey`, without quoting the text.
         public init(base64: String) throws(SessionEncryptionError) {
             guard let data = Data(base64Encoded: base64.trimmingCharacters(in: .whitespaces)) else {
                 throw SessionEncryptionError(
@@ -77,6 +88,10 @@ public struct SessionEncryption: Sendable, Equatable, CustomStringConvertible {
             self.secret = secret
             let code = HMAC<SHA256>.authenticationCode(for: Array("msm session key id".utf8), using: secret)
             self.id = code.withUnsafeBytes { bytes in bytes.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
+        }
+
+        public static func == (left: Key, right: Key) -> Bool {
+            left.secret == right.secret
         }
 
         /// A new random key (the system's secure random source).
@@ -116,7 +131,7 @@ public struct SessionEncryption: Sendable, Equatable, CustomStringConvertible {
     public let entries: [Entry]
 
     /// A key list; the first entry seals.
-    /// - Throws: ``SessionEncryptionError/Kind/invalidKeyList`` when it holds no key or an entry twice.
+    /// - Throws: `SessionEncryptionError.Kind.invalidKeyList` when it holds no key or an entry twice.
     public init(_ entries: [Entry]) throws(SessionEncryptionError) {
         guard entries.contains(where: { if case .key = $0 { true } else { false } }) else {
             throw SessionEncryptionError(.invalidKeyList, "the session encryption key list holds no key; make one with `msm new-encryption-key`")
@@ -134,7 +149,7 @@ public struct SessionEncryption: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `KEY[,KEY...]`: base64 keys separated by commas (spaces around them ignored), any of
     /// them may be the word `unencrypted`. This is the syntax of `msm serve --session-encryption-keys`.
-    /// - Throws: ``SessionEncryptionError`` naming the entry's position, never its text.
+    /// - Throws: `SessionEncryptionError` naming the entry's position, never its text.
     public init(parsing list: String) throws(SessionEncryptionError) {
         var entries: [Entry] = []
         for (index, item) in list.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
@@ -159,34 +174,35 @@ public struct SessionEncryption: Sendable, Equatable, CustomStringConvertible {
 
     // MARK: Sealing and opening
 
-    static let magic: [UInt8] = Array("MSME".utf8)
+    static let magic = SessionCipherFormat.encryptedMagic
     static let version: UInt8 = 1
     static let aes256GCM: UInt8 = 1
     static let headerSize = 10
-    static let saltSize = 24
+    static let nonceSize = 12
     static let tagSize = 16
-    private static let blobInfo = Array("msm session blob v1".utf8)
-
-    /// Whether these bytes are a sealed session (by their magic), for messages only.
-    static func isSealed(_ bytes: [UInt8]) -> Bool {
-        bytes.count >= 4 && bytes[0..<4].elementsEqual(magic)
-    }
+    /// Where every nonce of this process comes from.
+    static let nonces = NonceSequence()
 
     /// The plain envelope as the store will hold it: sealed with the first key, or as it is when
-    /// the first entry is ``Entry/unencrypted``.
-    func seal(_ envelope: [UInt8], sessionID: String) -> [UInt8] {
+    /// the first entry is ``Entry/unencrypted``. The manager calls this on every store write; it is
+    /// public for tools that write sessions themselves.
+    /// - Parameter sessionID: the session id's random part (`SessionRecord.id`), bound into the tag.
+    public func seal(_ envelope: [UInt8], sessionID: String) -> [UInt8] {
         guard case .key(let key) = entries[0] else { return envelope }
-        var header = Self.magic
-        header.append(Self.version)
-        header.append(Self.aes256GCM)
-        header.append(contentsOf: withUnsafeBytes(of: key.id.bigEndian, Array.init))
-        let salt = SymmetricKey(size: SymmetricKeySize(bitCount: Self.saltSize * 8)).withUnsafeBytes { [UInt8]($0) }
-        let (blobKey, nonce) = Self.derive(key, salt: salt)
+        var associatedData = Self.magic
+        associatedData.reserveCapacity(Self.headerSize + sessionID.utf8.count)
+        associatedData.append(Self.version)
+        associatedData.append(Self.aes256GCM)
+        associatedData.append(contentsOf: [
+            UInt8(key.id >> 24), UInt8(truncatingIfNeeded: key.id >> 16), UInt8(truncatingIfNeeded: key.id >> 8), UInt8(truncatingIfNeeded: key.id),
+        ])
+        let nonce = Self.nonces.next()
+        var sealed = associatedData
+        associatedData.append(contentsOf: sessionID.utf8)
         do {
-            let box = try AES.GCM.seal(envelope, using: blobKey, nonce: nonce, authenticating: header + Array(sessionID.utf8))
-            var sealed = header
-            sealed.reserveCapacity(Self.headerSize + Self.saltSize + envelope.count + Self.tagSize)
-            sealed += salt
+            let box = try AES.GCM.seal(envelope, using: key.secret, nonce: AES.GCM.Nonce(data: nonce), authenticating: associatedData)
+            sealed.reserveCapacity(Self.headerSize + Self.nonceSize + envelope.count + Self.tagSize)
+            sealed += nonce
             sealed += box.ciphertext
             sealed += box.tag
             return sealed
@@ -196,17 +212,17 @@ public struct SessionEncryption: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The plain envelope inside `stored`, which was read under `sessionID`.
-    /// - Throws: ``SessionEncryptionError`` saying why, never quoting the bytes.
-    func open(_ stored: [UInt8], sessionID: String) throws(SessionEncryptionError) -> [UInt8] {
-        guard Self.isSealed(stored) else {
+    /// The plain envelope inside `stored`, which was read under `sessionID` (the id's random part).
+    /// - Throws: `SessionEncryptionError` saying why, never quoting the bytes.
+    public func open(_ stored: [UInt8], sessionID: String) throws(SessionEncryptionError) -> [UInt8] {
+        guard SessionCipherFormat.isEncrypted(stored) else {
             if entries.contains(.unencrypted) { return stored }
             throw SessionEncryptionError(
                 .unencrypted,
                 "the stored session is not encrypted (written before encryption was on, or by someone with access to the store); "
                     + "list `unencrypted` among the keys while turning encryption on")
         }
-        guard stored.count >= Self.headerSize + Self.saltSize + Self.tagSize else {
+        guard stored.count >= Self.headerSize + Self.nonceSize + Self.tagSize else {
             throw SessionEncryptionError(.truncated, "\(stored.count) bytes, shorter than an encrypted session can be")
         }
         guard stored[4] == Self.version, stored[5] == Self.aes256GCM else {
@@ -221,34 +237,21 @@ public struct SessionEncryption: Sendable, Equatable, CustomStringConvertible {
             throw SessionEncryptionError(
                 .unknownKey, "sealed with \(Self.hex(keyID)), which is not in the key list (\(self)): a retired key, or another deployment's")
         }
-        let salt = stored[Self.headerSize..<(Self.headerSize + Self.saltSize)]
-        let ciphertext = stored[(Self.headerSize + Self.saltSize)..<(stored.count - Self.tagSize)]
+        let nonce = stored[Self.headerSize..<(Self.headerSize + Self.nonceSize)]
+        let ciphertext = stored[(Self.headerSize + Self.nonceSize)..<(stored.count - Self.tagSize)]
         let tag = stored[(stored.count - Self.tagSize)...]
-        let associatedData = Array(stored[0..<Self.headerSize]) + Array(sessionID.utf8)
+        var associatedData = Array(stored[0..<Self.headerSize])
+        associatedData.append(contentsOf: sessionID.utf8)
+        guard let box = try? AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce), ciphertext: ciphertext, tag: tag) else {
+            throw SessionEncryptionError(.truncated, "the nonce or tag cannot be read")
+        }
         for key in candidates {
-            let (blobKey, nonce) = Self.derive(key, salt: salt)
-            guard let box = try? AES.GCM.SealedBox(nonce: nonce, ciphertext: ciphertext, tag: tag),
-                let plain = try? AES.GCM.open(box, using: blobKey, authenticating: associatedData)
-            else { continue }
+            guard let plain = try? AES.GCM.open(box, using: key.secret, authenticating: associatedData) else { continue }
             return [UInt8](plain)
         }
         throw SessionEncryptionError(
             .authenticationFailed,
             "the stored session fails authentication with \(Self.hex(keyID)): altered, cut, or stored under another session's id")
-    }
-
-    /// This blob's key and nonce, from the list's key and the blob's salt.
-    private static func derive(_ key: Key, salt: some DataProtocol) -> (SymmetricKey, AES.GCM.Nonce) {
-        let material = HKDF<SHA256>.deriveKey(inputKeyMaterial: key.secret, salt: salt, info: blobInfo, outputByteCount: 32 + 12)
-        return material.withUnsafeBytes { bytes in
-            let nonce: AES.GCM.Nonce
-            do {
-                nonce = try AES.GCM.Nonce(data: bytes[32..<44])
-            } catch {
-                preconditionFailure("a 12-byte GCM nonce was refused: \(error)")
-            }
-            return (SymmetricKey(data: bytes[0..<32]), nonce)
-        }
     }
 
     static func hex(_ id: UInt32) -> String {
@@ -257,38 +260,55 @@ public struct SessionEncryption: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Why a key list is unusable, or why a stored session does not open. Messages never quote a
-/// key or the stored bytes.
-public struct SessionEncryptionError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// What went wrong.
-    public enum Kind: String, Sendable, Equatable {
-        /// Configuration: a key that is not 32 bytes of base64.
-        case invalidKey
-        /// Configuration: no key in the list, or an entry twice.
-        case invalidKeyList
-        /// A plain envelope where only encrypted ones are accepted.
-        case unencrypted
-        /// Shorter than the fixed parts of an encrypted session.
-        case truncated
-        /// A version or algorithm this code does not read.
-        case unsupportedFormat
-        /// Sealed with a key whose id is not in the list.
-        case unknownKey
-        /// The tag does not verify: altered, cut, or moved to another session's id.
-        case authenticationFailed
-        /// An encrypted session read by a manager without keys.
-        case notConfigured
+/// GCM nonces unique per process: 8 random bytes, then a 32-bit counter. The random part is drawn
+/// again when the counter wraps and in a forked child (whose counter would otherwise repeat the
+/// parent's), so two processes share a nonce only if they draw the same 64 random bits.
+final class NonceSequence: Sendable {
+    private struct State {
+        var prefix: UInt64 = 0
+        var counter: UInt32 = .max
+        var forkGeneration: UInt64 = 0
     }
 
-    /// What went wrong.
-    public var kind: Kind
-    /// What happened and what to do, without secrets.
-    public var message: String
+    private let state = Mutex(State())
 
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
+    init() {
+        ForkGeneration.watch()
     }
 
-    public var description: String { message }
+    /// The next 12-byte nonce.
+    func next() -> [UInt8] {
+        let generation = ForkGeneration.current
+        let (prefix, counter) = state.withLock { state -> (UInt64, UInt32) in
+            if state.forkGeneration != generation || state.counter == .max {
+                var random = SystemRandomNumberGenerator()
+                state = State(prefix: random.next(), counter: 0, forkGeneration: generation)
+            }
+            state.counter += 1
+            return (state.prefix, state.counter)
+        }
+        return [UInt8](unsafeUninitializedCapacity: 12) { buffer, count in
+            for index in 0..<8 { buffer[index] = UInt8(truncatingIfNeeded: prefix >> (56 - 8 * UInt64(index))) }
+            for index in 0..<4 { buffer[8 + index] = UInt8(truncatingIfNeeded: counter >> (24 - 8 * UInt32(index))) }
+            count = 12
+        }
+    }
+}
+
+/// Counts forks into child processes (`pthread_atfork`), so a nonce sequence notices it runs in a
+/// copy of its process without a `getpid()` system call per nonce.
+enum ForkGeneration {
+    private static let generation = Atomic<UInt64>(0)
+    private static let registration = Mutex(false)
+
+    static var current: UInt64 { generation.load(ordering: .acquiring) }
+
+    /// Registers the fork handler once per process.
+    static func watch() {
+        registration.withLock { registered in
+            guard !registered else { return }
+            registered = true
+            pthread_atfork(nil, nil) { ForkGeneration.generation.add(1, ordering: .releasing) }
+        }
+    }
 }
