@@ -7,6 +7,7 @@
 #   make format-check              fail on unformatted Swift (CI runs it)
 #   make bench-client              memcached client benchmark (release build)
 #   make bench-redis               Redis client benchmark against redis-benchmark (release build)
+#   make bench-encryption          AES-256-GCM on a 1 KB session beside the envelope coding alone
 #   make bench-http                wrk against msm serve (Hummingbird and Vapor), Vapor's own drivers, memory
 #   make bench-flamegraphs         the same under perf: a flame graph per scenario in docs/flamegraphs/
 #   make docs                      API reference (DocC) of every library product in .build/docs; fails on any warning
@@ -18,7 +19,7 @@ BENCH_FLAGS ?=
 DEMO_FLAGS ?=
 HTTP_BENCH_FLAGS ?=
 
-.PHONY: all build test test-examples format format-check demo bench bench-client bench-redis bench-http bench-flamegraphs docs clean
+.PHONY: all build test test-examples format format-check demo bench bench-client bench-redis bench-encryption bench-http bench-flamegraphs docs clean
 
 all: build
 
@@ -69,6 +70,12 @@ bench-redis:
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product RedisClientBenchmark
 	taskset -c 1 "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/RedisClientBenchmark" $(BENCH_FLAGS)
 
+# The session cipher alone (AES-256-GCM on a 1 KB session) beside the envelope coding every store
+# write and load does anyway, on CPU 1.
+bench-encryption:
+	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product SessionEncryptionBenchmark
+	taskset -c 1 "$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/SessionEncryptionBenchmark"
+
 # HTTP: wrk against `msm serve` (release build) in every session mode, and nginx in front of two,
 # on memcached and on Redis nodes.
 # Vapor's own drivers (MemorySessions, FluentSessions on PostgreSQL) run in a package of their own
@@ -87,7 +94,7 @@ bench-http:
 bench-flamegraphs:
 	$(MAKE) bench-http HTTP_BENCH_FLAGS="--profile docs/flamegraphs $(HTTP_BENCH_FLAGS)"
 
-bench: bench-client bench-redis bench-http
+bench: bench-client bench-redis bench-encryption bench-http
 
 # One catalog per library product (Sources/<Target>/Documentation.docc), built by the toolchain's
 # own docc from symbol graphs of a separate build (.build/docs/scratch), warnings as errors.

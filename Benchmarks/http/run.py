@@ -8,6 +8,7 @@ Usage
     Benchmarks/http/run.py --duration 2 --sessions 100 --scenarios baseline,sticky-read
     Benchmarks/http/run.py --stores redis          # only the Redis rows (default: memcached,redis)
     Benchmarks/http/run.py --json /tmp/bench.json  # also write the results as JSON
+    Benchmarks/http/run.py --rounds 3 --scenarios sticky-write-1kb,sticky-write-1kb-encrypted  # A/B, medians
     Benchmarks/http/run.py --help                  # every option
 
 Needs (Debian packages): memcached, redis-server, nginx, wrk; python3 >= 3.11 (standard library
@@ -43,6 +44,12 @@ Scenarios
     nonsticky-write        --non-sticky --locking-mode none, GET /myapp/
     nonsticky-locking-all  --non-sticky --locking-mode all, GET /myapp/ (with many
                            sessions and C connections lock contention is low)
+    sticky-write-1kb       sticky-write on sessions that also hold a 1 KB attribute (PUT once
+                           per session while creating them), so every store writes ~1.1 KB
+    sticky-write-1kb-encrypted   the same with MSM_SESSION_ENCRYPTION_KEYS (a random key per
+                           run): every write is sealed with AES-256-GCM (issue 14)
+    nonsticky-write-1kb    nonsticky-write on 1 KB sessions; every request reads and writes it
+    nonsticky-write-1kb-encrypted   the same, encrypted: every request opens and seals it
     nginx-2-servers        nginx round robin (upstream keepalive) in front of two sticky
                            servers A and B, GET /myapp/; sessions are created through nginx
                            (so alternately on A and B). wrk never updates its cookies; the
@@ -86,6 +93,7 @@ Tests of the parts that need no running msm: `python3 Benchmarks/http/test_run.p
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import http.client
 import json
@@ -138,6 +146,13 @@ CROSS_GOALS: tuple[tuple[str, str, float], ...] = (
     ("vapor-nonsticky-write", "vapor-stock-fluentsessions", 15.0),
     ("vapor-nonsticky-write", "vapor-stock-memorysessions", 1.0),
 )
+# Issue 14: encrypted sessions against the same scenario unencrypted, on the same store (ratio minimum).
+ENCRYPTION_GOALS: tuple[tuple[str, str, float], ...] = (
+    ("sticky-write-1kb-encrypted", "sticky-write-1kb", 0.95),
+    ("nonsticky-write-1kb-encrypted", "nonsticky-write-1kb", 0.95),
+)
+# The key of the encrypted scenarios: random per run, passed in the environment only.
+ENCRYPTION_KEY = base64.b64encode(os.urandom(32)).decode()
 # The session stores `msm serve` runs on, in the order they are benchmarked.
 STORES = ("memcached", "redis")
 
@@ -162,6 +177,8 @@ class Scenario:
     server: str = "msm"
     counts_lost_updates: bool = False  # concurrent writers on one session instead of wrk
     measures_memory: bool = False  # resident memory per sticky session instead of wrk
+    session_bytes: int = 0  # a `blob` attribute of this size put into every session when it is created
+    encrypted: bool = False  # msm serve with MSM_SESSION_ENCRYPTION_KEYS
 
     @property
     def uses_store(self) -> bool:
@@ -188,6 +205,14 @@ SCENARIOS: tuple[Scenario, ...] = (
              STICKY + ("--session-backup-async", "true")),
     Scenario("nonsticky-write", "non-sticky, locking none", "/myapp/", ("--non-sticky", "--locking-mode", "none")),
     Scenario("nonsticky-locking-all", "non-sticky, locking all", "/myapp/", ("--non-sticky", "--locking-mode", "all")),
+    # Issue 14: what encryption costs on a 1 KB session, next to the same scenario without it.
+    Scenario("sticky-write-1kb", "sticky, GET /myapp/, 1 KB session", "/myapp/", STICKY, session_bytes=ATTRIBUTE_BYTES),
+    Scenario("sticky-write-1kb-encrypted", "the same, encrypted (AES-256-GCM)", "/myapp/", STICKY,
+             session_bytes=ATTRIBUTE_BYTES, encrypted=True),
+    Scenario("nonsticky-write-1kb", "non-sticky, locking none, 1 KB session", "/myapp/", ("--non-sticky", "--locking-mode", "none"),
+             session_bytes=ATTRIBUTE_BYTES),
+    Scenario("nonsticky-write-1kb-encrypted", "the same, encrypted (AES-256-GCM)", "/myapp/",
+             ("--non-sticky", "--locking-mode", "none"), session_bytes=ATTRIBUTE_BYTES, encrypted=True),
     Scenario("nginx-2-servers", "nginx round robin, 2 sticky servers", "/myapp/", STICKY, routes=("A", "B")),
     # The same app served by Vapor (`msm serve --framework vapor`), against Vapor's own /health.
     Scenario("vapor-baseline", "Vapor: GET /health, no session", "/health", STICKY + VAPOR, uses_sessions=False,
@@ -261,6 +286,7 @@ class Config:
     keep_temp: bool
     verbose: bool
     profile_dir: Path | None = None  # --profile: a flame graph (SVG) per measured scenario
+    rounds: int = 1  # --rounds: the scenario list run this many times per store, the median kept
 
 
 # --------------------------------------------------------------------------------------------
@@ -348,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="record the (first) server with `perf record -g` during each measured run and write a "
                         "flame graph per scenario to DIR/<store>-<scenario>.svg (needs perf: Debian package "
                         "linux-perf; profiling costs the server a few percent)")
+    parser.add_argument("--rounds", type=positive_int, default=1, metavar="N",
+                        help="run the scenario list N times per store, interleaved, and report each scenario's "
+                             "median round (the others in a note): for A/B comparisons on a noisy machine (default 1)")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every command started")
     return parser
 
@@ -421,6 +450,7 @@ def make_config(argv: Sequence[str] | None = None) -> Config:
         keep_temp=args.keep_temp,
         verbose=args.verbose,
         profile_dir=prepare_profile_dir(args.profile_dir),
+        rounds=args.rounds,
     )
 
 
@@ -455,8 +485,9 @@ def start_store(processes: Processes, config: Config, store: str, directory: Pat
 COOKIE_OCTETS = re.compile(r"^[!#-+\--:<-\[\]-~]+$")  # RFC 6265 cookie-octet: safe in a Lua string
 
 
-def create_sessions(port: int, count: int) -> list[str]:
-    """`count` distinct sessions by GET /myapp/; returns their `name=value` cookies."""
+def create_sessions(port: int, count: int, session_bytes: int = 0) -> list[str]:
+    """`count` distinct sessions by GET /myapp/, each then given a `blob` attribute of
+    `session_bytes` bytes when that is not 0; returns their `name=value` cookies."""
     client = HttpClient(port)
     cookies: list[str] = []
     try:
@@ -472,6 +503,11 @@ def create_sessions(port: int, count: int) -> list[str]:
             if not COOKIE_OCTETS.match(name) or not COOKIE_OCTETS.match(value):
                 raise ScenarioError(f"unexpected characters in the session cookie {cookie!r}")
             cookies.append(cookie)
+            if session_bytes:
+                body = b"x" * session_bytes
+                put = client.request("PUT", "/myapp/attributes/blob", {"Cookie": cookie, "Content-Type": "text/plain"}, body)
+                if put.status not in (200, 204):
+                    raise ScenarioError(f"session {index + 1}: PUT /myapp/attributes/blob answered {put.status}: {put.body[:200]!r}")
     finally:
         client.close()
     if len(set(cookies)) != len(cookies):
@@ -663,7 +699,10 @@ def start_servers(bench: Bench, scenario: Scenario, result: ScenarioResult,
             argv = vapor_baseline_argv(config.vapor_baseline, port, bench.nodes, scenario, bench.postgres_url, cpu)
             what = f"VaporSessionsBaseline {route} --sessions {scenario.vapor_driver}"
         result.commands.append(" ".join(argv))
-        process = bench.processes.start(f"{bench.store}-{scenario.name}-{route}", argv, env=clean_environment())
+        environment = clean_environment()
+        if scenario.encrypted:
+            environment["MSM_SESSION_ENCRYPTION_KEYS"] = ENCRYPTION_KEY
+        process = bench.processes.start(f"{bench.store}-{scenario.name}-{route}", argv, env=environment)
         started.append(process)
         wait_for_health(port, process, config.startup_timeout, what, bench.processes)
         progress(f"{bench.label(scenario)}: {what} on :{port} (pid {process.pid}) {' '.join(scenario.serve_args)}")
@@ -776,7 +815,7 @@ def run_scenario(bench: Bench, scenario: Scenario) -> ScenarioResult:
             return result
         if scenario.uses_sessions:
             progress(f"{bench.label(scenario)}: creating {bench.config.sessions} sessions")
-            cookies = create_sessions(port, bench.config.sessions)
+            cookies = create_sessions(port, bench.config.sessions, scenario.session_bytes)
             if scenario.read_only:
                 path = choose_read_path(port, cookies, scenario, result.notes)
             result.path = path
@@ -951,6 +990,19 @@ def cross_goals_line(results: list[ScenarioResult]) -> str | None:
     return "Vapor goals (issue 12): " + "; ".join(parts) + "." if parts else None
 
 
+def encryption_goals_line(results: list[ScenarioResult]) -> str | None:
+    """Encrypted against unencrypted, each pair on the same store (issue 14)."""
+    rates = {(r.scenario, r.store): r.wrk.requests_per_sec for r in results if r.ok and r.wrk and r.wrk.requests_per_sec > 0}
+    parts = []
+    for encrypted, plain, goal in ENCRYPTION_GOALS:
+        for store in STORES:
+            if (encrypted, store) in rates and (plain, store) in rates:
+                ratio = rates[(encrypted, store)] / rates[(plain, store)]
+                parts.append(f"{encrypted} ({store}) / {plain} {ratio:.2f} {'>=' if ratio >= goal else '<'} {goal:g} "
+                             f"({'met' if ratio >= goal else 'missed'})")
+    return "Encryption goals (issue 14): " + "; ".join(parts) + "." if parts else None
+
+
 def report(config: Config, results: list[ScenarioResult], started: dt.datetime, out: TextIO) -> None:
     print(header_line(config, started), file=out)
     print(file=out)
@@ -963,6 +1015,10 @@ def report(config: Config, results: list[ScenarioResult], started: dt.datetime, 
     if cross:
         print(file=out)
         print(cross, file=out)
+    encryption = encryption_goals_line(results)
+    if encryption:
+        print(file=out)
+        print(encryption, file=out)
     lost = lost_updates_table(results)
     if lost:
         print(file=out)
@@ -1027,6 +1083,23 @@ def run_plan(stores: Sequence[str], scenarios: Sequence[Scenario]) -> list[tuple
     return plan
 
 
+def median_round(rounds: list[ScenarioResult]) -> ScenarioResult:
+    """One scenario's rounds as one result: a failed round if any (its reason matters), else the
+    round with the median req/s (the lower middle one of an even count), the others in a note."""
+    if len(rounds) == 1:
+        return rounds[0]
+    failed = [r for r in rounds if not r.ok]
+    if failed:
+        return failed[0]
+    measured = sorted((r for r in rounds if r.wrk is not None), key=lambda r: r.wrk.requests_per_sec if r.wrk else 0.0)
+    if not measured:
+        return rounds[0]
+    chosen = measured[(len(measured) - 1) // 2]
+    every = ", ".join(f"{r.wrk.requests_per_sec:,.0f}" for r in rounds if r.wrk is not None)
+    chosen.notes.append(f"median of {len(rounds)} rounds; req/s in round order: {every}")
+    return chosen
+
+
 def run(config: Config) -> int:
     started = dt.datetime.now().astimezone()
     help_text = serve_help(config.msm)
@@ -1055,8 +1128,14 @@ def run(config: Config) -> int:
                             for s in scenarios]
                 continue
             bench = Bench(config, processes, temp_dir, nodes, has_log_level, postgres.url if postgres else None)
-            for scenario in scenarios:
-                results.append(run_scenario(bench, scenario))
+            rounds: dict[str, list[ScenarioResult]] = {}
+            for round_number in range(1, config.rounds + 1):
+                if config.rounds > 1:
+                    progress(f"{store}: round {round_number} of {config.rounds}")
+                for scenario in scenarios:
+                    if round_number == 1 or not (scenario.measures_memory or scenario.counts_lost_updates):
+                        rounds.setdefault(scenario.name, []).append(run_scenario(bench, scenario))
+            results += [median_round(each) for each in rounds.values()]
             for node in reversed(nodes):  # idle, but their memory and sockets are no longer needed
                 if node.process is not None:
                     processes.stop(node.process)

@@ -10,6 +10,7 @@ Tests that need wrk, nginx, memcached or redis-server are skipped when the progr
 
 from __future__ import annotations
 
+import base64
 import http.server
 import io
 import json
@@ -249,7 +250,8 @@ class ArgumentTests(unittest.TestCase):
 
     def test_scenario_table(self) -> None:
         self.assertEqual(run.SCENARIO_NAMES, ("baseline", "sticky-read", "sticky-write", "sticky-write-async", "nonsticky-write",
-                                              "nonsticky-locking-all", "nginx-2-servers", "vapor-baseline",
+                                              "nonsticky-locking-all", "sticky-write-1kb", "sticky-write-1kb-encrypted",
+                                              "nonsticky-write-1kb", "nonsticky-write-1kb-encrypted", "nginx-2-servers", "vapor-baseline",
                                               "vapor-sticky-read", "vapor-sticky-write", "vapor-nonsticky-write",
                                               "vapor-nonsticky-locking-all", "vapor-stock-memorysessions",
                                               "vapor-stock-fluentsessions", "vapor-stock-distributed-driver",
@@ -623,6 +625,32 @@ class OutputTests(unittest.TestCase):
         self.assertEqual(run.goals_line(results),
                          "Goals (issues 4, 12, 13): sticky-read 0.95 >= 0.9 (met); sticky-write 0.50 < 0.65 (missed); "
                          "sticky-read on redis 0.90 >= 0.9 (met).")
+
+    def test_encryption_is_compared_with_the_same_scenario_on_the_same_store(self) -> None:
+        def result(name: str, rate: float, store: str) -> run.ScenarioResult:
+            return run.ScenarioResult(name, True, wrk=run.WrkResult(rate, int(rate * 5), 1.0, 2.0), store=store)
+        results = [result("sticky-write-1kb", 10_000.0, "memcached"), result("sticky-write-1kb-encrypted", 9_700.0, "memcached"),
+                   result("sticky-write-1kb", 20_000.0, "redis"), result("sticky-write-1kb-encrypted", 18_000.0, "redis"),
+                   result("nonsticky-write-1kb", 8_000.0, "memcached")]
+        self.assertEqual(run.encryption_goals_line(results),
+                         "Encryption goals (issue 14): sticky-write-1kb-encrypted (memcached) / sticky-write-1kb 0.97 >= 0.95 (met); "
+                         "sticky-write-1kb-encrypted (redis) / sticky-write-1kb 0.90 < 0.95 (missed).")
+        self.assertIsNone(run.encryption_goals_line(results[-1:]))
+        by_name = {s.name: s for s in run.SCENARIOS}
+        self.assertTrue(by_name["nonsticky-write-1kb-encrypted"].encrypted)
+        self.assertEqual(by_name["nonsticky-write-1kb-encrypted"].serve_args, by_name["nonsticky-write-1kb"].serve_args)
+        self.assertEqual(len(base64.b64decode(run.ENCRYPTION_KEY)), 32)
+
+    def test_rounds_keep_the_median_and_name_the_others(self) -> None:
+        def round_result(rate: float) -> run.ScenarioResult:
+            return run.ScenarioResult("sticky-write", True, wrk=run.WrkResult(rate, int(rate * 5), 1.0, 2.0))
+        chosen = run.median_round([round_result(12_000.0), round_result(9_000.0), round_result(15_000.0)])
+        self.assertEqual(chosen.wrk.requests_per_sec, 12_000.0)
+        self.assertEqual(chosen.notes, ["median of 3 rounds; req/s in round order: 12,000, 9,000, 15,000"])
+        self.assertEqual(run.median_round([round_result(2.0), round_result(1.0)]).wrk.requests_per_sec, 1.0)
+        broken = run.ScenarioResult("sticky-write", False, reason="exited")
+        self.assertIs(run.median_round([round_result(1.0), broken]), broken)
+        self.assertEqual(run.build_parser().parse_args(["--rounds", "3"]).rounds, 3)
 
     def test_no_baseline_no_ratio(self) -> None:
         results = self.results()[1:]
