@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.36.0"),
         .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
     ],
     targets: [
@@ -29,6 +30,21 @@ let package = Package(
                 .product(name: "MemcachedSessionStore", package: sessionManager),
                 .product(name: "SessionManager", package: sessionManager),
                 .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The same, hardened: sessions encrypted at rest, memcached with a login (-Y) and TLS (-Z).
+        .executableTarget(
+            name: "HummingbirdSecureMemcached",
+            dependencies: [
+                .product(name: "HummingbirdSessionManager", package: sessionManager),
+                .product(name: "MemcachedClient", package: sessionManager),
+                .product(name: "MemcachedSessionStore", package: sessionManager),
+                .product(name: "MemcachedTLS", package: sessionManager),
+                .product(name: "SessionCrypto", package: sessionManager),
+                .product(name: "SessionManager", package: sessionManager),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

@@ -4,24 +4,28 @@
     python3 scripts/test-examples.py [--swift swift]
 
 HummingbirdMemcached and VaporMemcached: each built alone first, from its own product, and the
-objects it links are checked to come from no RedisClient, swift-nio-ssl or Vapor module (no
-Hummingbird or RedisClient for the Vapor app): the layout promises an app never compiles what it
+objects it links are checked to come from no RedisClient, swift-nio-ssl, swift-crypto, MemcachedTLS,
+SessionCrypto or Vapor module (no Hummingbird or RedisClient for the Vapor app): the layout promises an app never compiles what it
 does not use. Then memcached and the app start; two visits with the cookie count 1, 2; the app
 is restarted and the third visit counts 3, so the session lived in memcached, not in the process.
 
 Then every example and its tests are built (the README's snippets live in them:
 scripts/check-readme-snippets.py), the examples' own tests run (HummingbirdCart on the memory
 store), and HummingbirdCart runs against memcached: a cart, a login, an app restart, and the cart
-and the login are still there; logout ends both.
+and the login are still there; logout ends both. HummingbirdSecureMemcached runs against a
+memcached with a login (-Y) and only TLS (-Z, certificates made with openssl): two visits across
+an app restart, and the session memcached holds (read back over TLS) is encrypted.
 Every process started here is stopped here, by its pid.
 """
 
 import argparse
+import base64
 import glob
 import http.client
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -29,7 +33,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "Examples")
-FORBIDDEN_MODULES = ("RedisClient", "NIOSSL", "CNIOBoringSSL", "Vapor")
+# A memcached app without TLS or encryption compiles no TLS or crypto library (MemcachedTLS and
+# SessionCrypto are products of their own for that).
+FORBIDDEN_MODULES = ("RedisClient", "NIOSSL", "CNIOBoringSSL", "CCryptoBoringSSL", "SessionCrypto", "MemcachedTLS", "Vapor")
 
 
 def log(message):
@@ -254,6 +260,76 @@ def hummingbird_cart(swift, processes):
     log("HummingbirdCart: cart, login, app restart, logout against memcached")
 
 
+def secure_memcached(swift, processes):
+    """HummingbirdSecureMemcached against a memcached that wants a login (-Y) and speaks only TLS
+    (-Z, certificates made here with openssl): visits count across an app restart, and what
+    memcached holds is an encrypted session, read back over TLS after logging in ourselves."""
+    bin_path = swift_build(swift, ["--product", "HummingbirdSecureMemcached"], "HummingbirdSecureMemcached")
+    directory = processes.directory
+
+    def openssl(*arguments):
+        subprocess.run([find("openssl"), *arguments], cwd=directory, check=True, capture_output=True)
+
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=examples CA")
+    openssl("req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(directory, "san.ext"), "w") as extensions:
+        extensions.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt",
+            "-days", "2", "-extfile", "san.ext")
+    with open(os.path.join(directory, "auth"), "w") as auth:
+        auth.write("app:s3cret-pass\n")
+
+    port = free_port()
+    as_root = ["-u", "root"] if os.geteuid() == 0 else []
+    memcached = processes.start([
+        find("memcached"), "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16", "-Y", os.path.join(directory, "auth"),
+        "-Z", "-o", f"ssl_chain_cert={directory}/server.crt,ssl_key={directory}/server.key",
+    ] + as_root)
+    wait_until_listening(port, memcached)
+
+    app_port = free_port()
+    env = dict(os.environ, MEMCACHED_NODES=f"127.0.0.1:{port}", PORT=str(app_port), MEMCACHED_USERNAME="app",
+               MEMCACHED_PASSWORD="s3cret-pass", MEMCACHED_TLS_CA_FILE=os.path.join(directory, "ca.crt"),
+               SESSION_ENCRYPTION_KEYS=base64.b64encode(os.urandom(32)).decode())
+    product = os.path.join(bin_path, "HummingbirdSecureMemcached")
+    app = processes.start([product], env=env)
+    wait_until_listening(app_port, app)
+    status, set_cookie, body = get(app_port, "/visits")
+    check(status == 200 and body.strip() == "1" and set_cookie, f"first visit: {status} {body!r} {set_cookie!r}")
+    cookie = set_cookie.split(";")[0]
+    processes.stop(app)
+    app = processes.start([product], env=env)
+    wait_until_listening(app_port, app)
+    status, _, body = get(app_port, "/visits", cookie)
+    check(status == 200 and body.strip() == "2", f"after a restart of the app: {status} {body!r}")
+
+    context = ssl.create_default_context(cafile=os.path.join(directory, "ca.crt"))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
+        session_key = cookie.split("=", 1)[1].split("-")[0]
+        credentials = b"app s3cret-pass"
+        tls.sendall(b"set auth 0 0 %d\r\n%s\r\nmg %s v\r\n" % (len(credentials), credentials, session_key.encode()))
+        reply = b""
+
+        def complete():  # STORED, then `VA <size>` and that many bytes and CRLF, or `EN`
+            lines = reply.split(b"\r\n", 2)
+            if len(lines) < 3:
+                return False
+            if not lines[1].startswith(b"VA "):
+                return True
+            return len(lines[2]) >= int(lines[1].split()[1]) + 2
+
+        while not complete():
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    check(reply.startswith(b"STORED\r\nVA "), f"memcached over TLS after our own login: {reply[:60]!r}")
+    stored = reply.split(b"\r\n", 2)[2]
+    check(stored.startswith(b"MSME") and b"visits" not in stored, f"the stored session is encrypted: {stored[:40]!r}")
+    log("HummingbirdSecureMemcached: 2 visits across an app restart through memcached -Y -Z, the stored session encrypted")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--swift", default=os.environ.get("SWIFT", "swift"))
@@ -269,6 +345,7 @@ def main():
         ),
         ("every example and its tests", lambda processes: every_example_and_its_tests(arguments.swift)),
         ("HummingbirdCart", lambda processes: hummingbird_cart(arguments.swift, processes)),
+        ("HummingbirdSecureMemcached", lambda processes: secure_memcached(arguments.swift, processes)),
     ]
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="msm-examples-") as directory:
