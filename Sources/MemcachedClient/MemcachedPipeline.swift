@@ -34,8 +34,10 @@ enum MemcachedPipeline: PipelineProtocol {
         case .clientError(let message) where message.hasPrefix("authentication failure"):
             return .failConnection(MemcachedError(.authenticationFailed, "memcached refused the username or password"))
         case .clientError(let message) where message.hasPrefix("unauthenticated"):
-            return .failConnection(
-                MemcachedError(.authenticationFailed, "memcached requires authentication (it runs with -Y) and none is configured"))
+            let error = MemcachedError(.authenticationFailed, "memcached requires authentication (it runs with -Y) and none is configured")
+            // A one-line request (`mn`, the handshake's probe) leaves the stream in step; after a
+            // refused `ms` memcached would read its value as a command.
+            return opaque == nil ? .failRequest(error) : .failConnection(error)
         case .serverError(let message):
             return .failConnection(MemcachedError(.serverError, "memcached answered SERVER_ERROR \(message)"))
         case .clientError(let message):
@@ -112,27 +114,39 @@ extension PipelinedChannel where Handler == MemcachedChannelHandler {
         return connection
     }
 
-    /// Logs in, or with TLS alone sends `mn`: the TLS handshake then fails here, as a connect
-    /// failure, instead of on the first request. Plain connections without credentials skip it.
+    /// With credentials or TLS, first an `mn`: it proves the TLS handshake (a failure is a connect
+    /// failure here, not on the first request) and asks whether the server wants a login. Only a
+    /// server that answers `CLIENT_ERROR unauthenticated` (it runs with `-Y`) gets the credentials:
+    /// sent to one without `-Y`, the login `set` would store them as an ordinary item. Plain
+    /// connections without credentials skip all of it.
     private func handshake(credentials: MemcachedCredentials?, usesTLS: Bool, node: String) async throws(MemcachedError) {
-        let request: MemcachedRequest
-        let expected: MemcachedResponse.Status
-        if let credentials {
-            (request, expected) = (MemcachedRequest(command: .authenticate(credentials)), .authenticated)
-        } else if usesTLS {
-            (request, expected) = (MemcachedRequest(command: .noop), .noop)
-        } else {
-            return
+        guard credentials != nil || usesTLS else { return }
+        let purpose = usesTLS ? "checking the TLS connection" : "checking whether memcached wants a login"
+        switch await execute(MemcachedRequest(command: .noop)) {
+        case .success(let response) where response.status == .noop:
+            return  // no login wanted (credentials, if any, stay unsent)
+        case .success(let response):
+            throw MemcachedError(.protocolError, "\(purpose): unexpected reply \(response.status)", node: node)
+        case .failure(var error) where error.code == .authenticationFailed:
+            guard let credentials else {
+                error.node = node
+                throw error
+            }
+            try await logIn(credentials, node: node)
+        case .failure(let error):
+            throw MemcachedError(.connectFailed, "\(purpose) failed: \(error.message)", node: node)
         }
-        switch await execute(request) {
-        case .success(let response) where response.status == expected:
+    }
+
+    private func logIn(_ credentials: MemcachedCredentials, node: String) async throws(MemcachedError) {
+        switch await execute(MemcachedRequest(command: .authenticate(credentials))) {
+        case .success(let response) where response.status == .authenticated:
             return
         case .success(let response):
-            throw MemcachedError(.protocolError, "unexpected reply \(response.status) to the connection's first request", node: node)
+            throw MemcachedError(.protocolError, "unexpected reply \(response.status) to the login as \(credentials.username)", node: node)
         case .failure(var error):
             if error.code != .authenticationFailed {
-                let purpose = credentials.map { "logging in as \($0.username)" } ?? "checking the TLS connection"
-                error = MemcachedError(.connectFailed, "\(purpose) failed: \(error.message)", node: node)
+                error = MemcachedError(.connectFailed, "logging in as \(credentials.username) failed: \(error.message)", node: node)
             }
             error.node = node
             throw error

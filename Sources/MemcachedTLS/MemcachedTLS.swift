@@ -11,7 +11,7 @@ extension MemcachedClientConfiguration {
     /// `trustRoots` (e.g. `.file("/etc/memcached/ca.crt")`), for a client certificate (memcached's
     /// `ssl_verify_mode`) `certificateChain` and `privateKey`. A failed handshake fails the
     /// connect, so the first request reports it.
-    /// - Throws: ``MemcachedError/Code/invalidValue`` when the settings cannot be loaded (a missing
+    /// - Throws: `MemcachedError` with code `invalidValue` when the settings cannot be loaded (a missing
     ///   CA file, say).
     public mutating func useTLS(_ tlsConfiguration: TLSConfiguration = .makeClientConfiguration()) throws(MemcachedError) {
         let context: NIOSSLContext

@@ -186,7 +186,9 @@ public struct SessionEncryption: SessionCipher, Equatable {
     /// The plain envelope as the store will hold it: sealed with the first key, or as it is when
     /// the first entry is ``Entry/unencrypted``. The manager calls this on every store write; it is
     /// public for tools that write sessions themselves.
-    /// - Parameter sessionID: the session id's random part (`SessionRecord.id`), bound into the tag.
+    /// - Parameters:
+    ///   - envelope: the plain envelope (`SessionEnvelope.encode`).
+    ///   - sessionID: the session id's random part (`SessionRecord.id`), bound into the tag.
     public func seal(_ envelope: [UInt8], sessionID: String) -> [UInt8] {
         guard case .key(let key) = entries[0] else { return envelope }
         var associatedData = Self.magic
@@ -262,7 +264,10 @@ public struct SessionEncryption: SessionCipher, Equatable {
 
 /// GCM nonces unique per process: 8 random bytes, then a 32-bit counter. The random part is drawn
 /// again when the counter wraps and in a forked child (whose counter would otherwise repeat the
-/// parent's), so two processes share a nonce only if they draw the same 64 random bits.
+/// parent's), so two processes share a nonce only if they draw the same 64 random bits. (A child
+/// forked while another thread held the lock would wait on it forever, as with any lock: fork a
+/// server only to exec. A process restored from a memory snapshot repeats nonces: do not
+/// snapshot a running server and resume it twice.)
 final class NonceSequence: Sendable {
     private struct State {
         var prefix: UInt64 = 0
@@ -270,10 +275,12 @@ final class NonceSequence: Sendable {
         var forkGeneration: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    init() {
+    /// A sequence; `counter` other than `.max` (draw at once) is for tests of the wrap.
+    init(counter: UInt32 = .max) {
         ForkGeneration.watch()
+        state = Mutex(State(prefix: 0, counter: counter, forkGeneration: ForkGeneration.current))
     }
 
     /// The next 12-byte nonce.

@@ -82,6 +82,19 @@ import Testing
         }
     }
 
+    /// The login is a `set` to memcached: one without `-Y` would store it as an item anyone can read.
+    @Test func credentialsAreNeverSentToAServerThatDoesNotAskForThem() async throws {
+        try await withMemcachedServer { server in
+            let credentials = try MemcachedCredentials(username: "alice", password: "wonder-land")
+            let client = try MemcachedClient(
+                server: MemcachedServer(host: server.host, port: server.port), configuration: try configuration(credentials: credentials))
+            try await roundTrip(client, "no login wanted")
+            #expect(try await client.get(MemcachedKey("auth")) == nil, "the credentials were stored as an item")
+            #expect(try await server.stats()["cmd_set"] == "1", "only the round trip's own set reached memcached")
+            await client.shutdown()
+        }
+    }
+
     @Test func credentialsNeverShowTheirPassword() throws {
         let credentials = try MemcachedCredentials(username: "alice", password: "wonder-land")
         var dumped = ""

@@ -296,7 +296,6 @@ import Glibc
             }
             #expect(visits == [1, 2, 3], "\(output)")
             #expect(output.contains("encryption=key "), "the startup line names the key by id: \(output)")
-            #expect(!output.contains("unencrypted on a store reached over the network"), "loopback nodes: no warning")
             for secret in ["wonder-land", key] {
                 #expect(!output.contains(secret), "a secret leaked:\n\(output)")
             }
@@ -319,6 +318,8 @@ import Glibc
                 _ = try await firstPage(port: port)
             }
             #expect(output.contains("memcached refused the username or password"), "\(output)")
+            #expect(!output.contains("on a store reached over the network"), "loopback nodes: no unencrypted-store warning: \(output)")
+            #expect(!output.contains("password crosses the network"), "loopback nodes: no plain-password warning: \(output)")
             #expect(output.contains(memcached.endpoint))
             #expect(!output.contains("looking-glass"), "the password leaked:\n\(output)")
         }
@@ -329,6 +330,10 @@ import Glibc
             (["--memcached-tls-ca-file", "/nonexistent/ca.pem"], [:], "--memcached-tls-ca-file /nonexistent/ca.pem is not a readable file"),
             (["--memcached-tls-certificate-file", directory + "/password"], [:], "go together"),
             (["--session-encryption-keys", "c2hvcnQ="], [:], "entry 1 of the key list"),
+            (
+                ["--session-encryption-keys-file", "/nonexistent/keys"], [:],
+                "--session-encryption-keys-file /nonexistent/keys is not a readable file"
+            ),
         ] as [([String], [String: String], String)] {
             let (status, output) = try await runToEnd(["serve", "--memcached-nodes", "127.0.0.1:1"] + arguments, environment: environment)
             #expect(status != 0, "\(arguments)")
@@ -354,10 +359,15 @@ import Glibc
             }
             var visits: [Int] = []
             var cookie: String?
+            var outputB = ""
             let a = serve("A", portA, keys: "\(new),\(old)")
-            let b = serve("B", portB, keys: "\(old),\(new)")
-            _ = try await runToEnd(a.0, environment: a.1) {
-                _ = try await runToEnd(b.0, environment: b.1) {
+            // B reads its keys from a file, one per line (as a secret store mounts them).
+            let keysFile = FileManager.default.temporaryDirectory.appendingPathComponent("msm-keys-\(UUID().uuidString)").path
+            try "\(old)\r\n\n\(new)\n".write(toFile: keysFile, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: keysFile) }
+            let b = (serve("B", portB, keys: "").0 + ["--session-encryption-keys-file", keysFile], [String: String]())
+            let (_, outputA) = try await runToEnd(a.0, environment: a.1) {
+                (_, outputB) = try await runToEnd(b.0, environment: b.1) {
                     _ = try #require(try await firstPage(port: portA))
                     _ = try #require(try await firstPage(port: portB))
                     for visit in 0..<8 {
@@ -368,6 +378,15 @@ import Glibc
                 }
             }
             #expect(visits == Array(1...8), "nobody logged out during the roll-out")
+            // Each server loaded both keys, in its own order: "encryption=key 1A2B3C4D, key 5E6F7A8B".
+            func keyIDs(_ output: String) -> [String] {
+                guard let range = output.range(of: "encryption=") else { return [] }
+                return output[range.upperBound...].split(separator: ",").prefix(2).map {
+                    String($0.trimmingCharacters(in: .whitespaces).dropFirst("key ".count).prefix(8))
+                }
+            }
+            let (idsA, idsB) = (keyIDs(outputA), keyIDs(outputB))
+            #expect(idsA.count == 2 && idsA == idsB.reversed() && idsA[0] != idsA[1], "A: \(idsA), B: \(idsB)\n\(outputA)\n\(outputB)")
         }
     }
 }

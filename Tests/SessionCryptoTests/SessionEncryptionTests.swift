@@ -48,6 +48,13 @@ import Testing
         #expect(Set(nonces.map { $0.prefix(8) }).count == 1, "one random part per process")
         #expect(nonces.first?.suffix(4) == [0, 0, 0, 1] && nonces.last?.suffix(4) == [0, 0, 0x27, 0x10])
         #expect(NonceSequence().next().prefix(8) != nonces[0].prefix(8), "each sequence draws its own random part")
+
+        // At the counter's end the random part is drawn again and counting starts over.
+        let wrapping = NonceSequence(counter: .max - 1)
+        let last = wrapping.next()
+        let first = wrapping.next()
+        #expect(last.suffix(4) == [0xFF, 0xFF, 0xFF, 0xFF] && first.suffix(4) == [0, 0, 0, 1])
+        #expect(last.prefix(8) != first.prefix(8), "a new random part after the wrap")
     }
 
     @Test func theFirstKeySealsAndEveryListedKeyOpens() throws {

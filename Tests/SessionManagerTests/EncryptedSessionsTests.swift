@@ -12,10 +12,17 @@ import Testing
     static let old = SessionEncryption.Key.generate()
     static let new = SessionEncryption.Key.generate()
 
+    /// A key list, built outside the non-throwing configuration closures (a `try?` there would
+    /// silently leave encryption off).
+    static func keys(_ keys: SessionEncryption.Key...) throws -> SessionEncryption {
+        try SessionEncryption(keys: keys)
+    }
+
     @Test(arguments: StoreBackend.underTest)
     func theStoreHoldsOnlySealedSessions(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
-            let server = try cluster.makeServer(sticky: false) { $0.encryption = try? SessionEncryption(keys: [Self.new]) }
+            let keys = try Self.keys(Self.new)
+            let server = try cluster.makeServer(sticky: false) { $0.encryption = keys }
             var browser = Browser()
             _ = try await browser.request(server) { try $0.setAttribute("user", "alice@example.org") }
             let id = try #require(browser.id)
@@ -34,8 +41,9 @@ import Testing
     @Test(arguments: StoreBackend.underTest)
     func keyRotationAcrossTwoServersLogsNobodyOut(backend: StoreBackend) async throws {
         try await SessionTestCluster.with(backend: backend, nodes: ["m1", "m2"]) { cluster in
-            let a = try cluster.makeServer(route: "A", sticky: false) { $0.encryption = try? SessionEncryption(keys: [Self.new, Self.old]) }
-            let b = try cluster.makeServer(route: "B", sticky: false) { $0.encryption = try? SessionEncryption(keys: [Self.old, Self.new]) }
+            let (newFirst, oldFirst) = (try Self.keys(Self.new, Self.old), try Self.keys(Self.old, Self.new))
+            let a = try cluster.makeServer(route: "A", sticky: false) { $0.encryption = newFirst }
+            let b = try cluster.makeServer(route: "B", sticky: false) { $0.encryption = oldFirst }
             var browser = Browser()
             var sealedWith: Set<[UInt8]> = []
             for visit in 1...8 {
@@ -49,7 +57,7 @@ import Testing
 
             // The roll-out done: both on the new key first; the session, last sealed by A
             // with it... but B's last write used the old key, which both still list.
-            let c = try cluster.makeServer(route: "C", sticky: false) { $0.encryption = try? SessionEncryption(keys: [Self.new, Self.old]) }
+            let c = try cluster.makeServer(route: "C", sticky: false) { $0.encryption = newFirst }
             #expect(try await browser.visit(c).visits == 9)
         }
     }
@@ -105,7 +113,8 @@ import Testing
 
     @Test func anEncryptedSessionReadWithoutKeysSaysSo() async throws {
         try await SessionTestCluster.with(backend: .memory, nodes: ["m1"]) { cluster in
-            let sealing = try cluster.makeServer(sticky: false) { $0.encryption = try? SessionEncryption(keys: [Self.new]) }
+            let keys = try Self.keys(Self.new)
+            let sealing = try cluster.makeServer(sticky: false) { $0.encryption = keys }
             var browser = Browser()
             _ = try await browser.visit(sealing)
             let log = CapturedLog()

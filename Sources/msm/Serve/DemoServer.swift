@@ -50,6 +50,11 @@ struct DemoServer {
                 "sessions are stored unencrypted on a store reached over the network: anyone who can reach it can read and forge them; set --session-encryption-keys (MSM_SESSION_ENCRYPTION_KEYS), see `msm new-encryption-key`"
             )
         }
+        if settings.memcachedCredentials != nil, settings.memcachedTLS == nil, settings.hasNonLoopbackNode {
+            logger.warning(
+                "the memcached password crosses the network unencrypted on every new connection: start memcached with -Z and set --memcached-tls true"
+            )
+        }
         let routes = DemoRoutes(route: settings.session.route, nodes: settings.nodes)
         switch settings.framework {
         case .hummingbird:

@@ -94,6 +94,12 @@ struct ServeCommand: AsyncParsableCommand {
         ))
     var sessionEncryptionKeys: String?
 
+    @Option(
+        help:
+            "File holding the encryption keys (one per line, or the comma-separated list), the first encrypting. Env: MSM_SESSION_ENCRYPTION_KEYS_FILE"
+    )
+    var sessionEncryptionKeysFile: String?
+
     @Flag(help: nil)
     var mode: Mode?
 
@@ -271,11 +277,23 @@ struct ServeSettings {
         session.maximumLocalSessions = try number(command.maximumLocalSessions, "MSM_MAXIMUM_LOCAL_SESSIONS", default: 10_000)
         guard session.maximumLocalSessions >= 1 else { throw ValidationError("--maximum-local-sessions must be at least 1") }
         session.lockTimeout = operationTimeout
-        if let keys = value(command.sessionEncryptionKeys, "MSM_SESSION_ENCRYPTION_KEYS") {
+        var keys = value(command.sessionEncryptionKeys, "MSM_SESSION_ENCRYPTION_KEYS")
+        var keysSetting = "--session-encryption-keys (MSM_SESSION_ENCRYPTION_KEYS)"
+        if let file = value(command.sessionEncryptionKeysFile, "MSM_SESSION_ENCRYPTION_KEYS_FILE") {
+            guard keys == nil else { throw ValidationError("give the session encryption keys once: as a list or as a file, not both") }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ValidationError("--session-encryption-keys-file \(file) is not a readable file")
+            }
+            // One key per line or a comma-separated list; blank lines ignored.
+            keys = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                .joined(separator: ",")
+            keysSetting = "--session-encryption-keys-file \(file)"
+        }
+        if let keys {
             do {
                 session.encryption = try SessionEncryption(parsing: keys)
             } catch {
-                throw ValidationError("--session-encryption-keys (MSM_SESSION_ENCRYPTION_KEYS): \(error)")
+                throw ValidationError("\(keysSetting): \(error)")
             }
         }
         self.session = session
@@ -310,7 +328,8 @@ struct ServeSettings {
                 guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
                     throw ValidationError("--memcached-password-file \(passwordFile) is not a readable file")
                 }
-                password = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
+                // Swift reads "\r\n" as one Character: split on any newline, so a CRLF file works too.
+                password = text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first.map(String.init)
             }
             guard let password, !password.isEmpty else {
                 throw ValidationError("--memcached-username needs a password: set MSM_MEMCACHED_PASSWORD or --memcached-password-file")
