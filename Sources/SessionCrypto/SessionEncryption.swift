@@ -198,15 +198,14 @@ public struct SessionEncryption: SessionCipher, Equatable {
         associatedData.append(contentsOf: [
             UInt8(key.id >> 24), UInt8(truncatingIfNeeded: key.id >> 16), UInt8(truncatingIfNeeded: key.id >> 8), UInt8(truncatingIfNeeded: key.id),
         ])
-        let nonce = Self.nonces.next()
         var sealed = associatedData
         associatedData.append(contentsOf: sessionID.utf8)
         do {
-            let box = try AES.GCM.seal(envelope, using: key.secret, nonce: AES.GCM.Nonce(data: nonce), authenticating: associatedData)
-            sealed.reserveCapacity(Self.headerSize + Self.nonceSize + envelope.count + Self.tagSize)
-            sealed += nonce
-            sealed += box.ciphertext
-            sealed += box.tag
+            let box = try AES.GCM.seal(envelope, using: key.secret, nonce: AES.GCM.Nonce(data: Self.nonces.next()), authenticating: associatedData)
+            // `combined` is nonce, ciphertext and tag: the rest of the format, in one copy.
+            guard let combined = box.combined else { preconditionFailure("a 12-byte nonce always has a combined form") }
+            sealed.reserveCapacity(Self.headerSize + combined.count)
+            sealed += combined
             return sealed
         } catch {
             // Only a nonce of the wrong size makes GCM refuse, and ours is always 12 bytes.
@@ -239,12 +238,10 @@ public struct SessionEncryption: SessionCipher, Equatable {
             throw SessionEncryptionError(
                 .unknownKey, "sealed with \(Self.hex(keyID)), which is not in the key list (\(self)): a retired key, or another deployment's")
         }
-        let nonce = stored[Self.headerSize..<(Self.headerSize + Self.nonceSize)]
-        let ciphertext = stored[(Self.headerSize + Self.nonceSize)..<(stored.count - Self.tagSize)]
-        let tag = stored[(stored.count - Self.tagSize)...]
         var associatedData = Array(stored[0..<Self.headerSize])
         associatedData.append(contentsOf: sessionID.utf8)
-        guard let box = try? AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce), ciphertext: ciphertext, tag: tag) else {
+        // Nonce, ciphertext and tag follow the header in GCM's combined layout.
+        guard let box = try? AES.GCM.SealedBox(combined: stored[Self.headerSize...]) else {
             throw SessionEncryptionError(.truncated, "the nonce or tag cannot be read")
         }
         for key in candidates {
