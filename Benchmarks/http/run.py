@@ -897,14 +897,28 @@ def store_cell(result: ScenarioResult) -> str:
     return result.store if scenario is None or scenario.uses_store else "-"
 
 
+def failure_summary(result: ScenarioResult) -> str:
+    """A failed row's reason, first line only, safe inside a Markdown table cell."""
+    return result.reason.splitlines()[0].replace("|", "\\|") if result.reason else ""
+
+
+def measured_rates(results: list[ScenarioResult]) -> dict[tuple[str, str], float]:
+    """req/s of every scenario that ran and answered, by (scenario, store)."""
+    return {(r.scenario, r.store): r.wrk.requests_per_sec for r in results if r.ok and r.wrk and r.wrk.requests_per_sec > 0}
+
+
+def verdict(value: float, goal: float, shown: str, goal_shown: str) -> str:
+    """`0.97 >= 0.95 (met)`: a measured value against its minimum."""
+    return f"{shown} {'>=' if value >= goal else '<'} {goal_shown} ({'met' if value >= goal else 'missed'})"
+
+
 def markdown_table(results: list[ScenarioResult]) -> str:
     lines = ["| store | scenario | req/s | p50 ms | p99 ms | ratio to baseline | errors |", "|---|---|--:|--:|--:|--:|---|"]
     for r in results:
         if is_lost_updates(r) or is_memory(r):
             continue
         if r.wrk is None:
-            summary = r.reason.splitlines()[0].replace("|", "\\|") if r.reason else ""
-            lines.append(f"| {store_cell(r)} | {r.scenario} | FAILED | | | | {summary} |")
+            lines.append(f"| {store_cell(r)} | {r.scenario} | FAILED | | | | {failure_summary(r)} |")
             continue
         errors = r.wrk.error_summary() + ("" if r.ok else " (FAILED)")
         lines.append(f"| {store_cell(r)} | {r.scenario} | {r.wrk.requests_per_sec:,.0f} | {fmt_ms(r.wrk.p50_ms)} | "
@@ -934,8 +948,7 @@ def memory_table(results: list[ScenarioResult]) -> str | None:
     for r in rows:
         m = r.memory
         if m is None:
-            summary = r.reason.splitlines()[0].replace("|", "\\|") if r.reason else ""
-            lines.append(f"| {r.store} | FAILED | | | | {summary} |")
+            lines.append(f"| {r.store} | FAILED | | | | {failure_summary(r)} |")
         else:
             lines.append(f"| {r.store} | {m.rss_before_kib:,} | {m.rss_after_kib:,} | {m.growth_per_session:,.0f} | "
                          f"{m.stored_bytes:,} | {m.ratio:.2f} |")
@@ -952,8 +965,7 @@ def lost_updates_table(results: list[ScenarioResult]) -> str | None:
     for r in rows:
         lost = r.lost_updates
         if lost is None:
-            summary = r.reason.splitlines()[0].replace("|", "\\|") if r.reason else ""
-            lines.append(f"| {store_cell(r)} | {r.scenario} | FAILED | | | {summary} |")
+            lines.append(f"| {store_cell(r)} | {r.scenario} | FAILED | | | {failure_summary(r)} |")
         else:
             lines.append(f"| {store_cell(r)} | {r.scenario} | {lost.answered_ok} of {lost.increments_sent} | "
                          f"{lost.expected_visits} | {lost.final_visits} | {lost.lost} |")
@@ -966,23 +978,21 @@ def goals_line(results: list[ScenarioResult]) -> str | None:
         if r.scenario in GOALS and r.ratio_to_baseline is not None:
             goal = GOALS[r.scenario]
             name = r.scenario if r.store == "memcached" else f"{r.scenario} on {r.store}"
-            parts.append(f"{name} {r.ratio_to_baseline:.2f} {'>=' if r.ratio_to_baseline >= goal else '<'} {goal} "
-                         f"({'met' if r.ratio_to_baseline >= goal else 'missed'})")
+            parts.append(f"{name} {verdict(r.ratio_to_baseline, goal, f'{r.ratio_to_baseline:.2f}', f'{goal}')}")
     return "Goals (issues 4, 12, 13): " + "; ".join(parts) + "." if parts else None
 
 
 def cross_goals_line(results: list[ScenarioResult]) -> str | None:
     """Ours against Vapor's drivers (run once, store-independent), per store; and no lost increment
     with locking all."""
-    rates = {(r.scenario, r.store): r.wrk.requests_per_sec for r in results if r.ok and r.wrk and r.wrk.requests_per_sec > 0}
-    theirs = {r.scenario: r.wrk.requests_per_sec for r in results if r.ok and r.wrk and r.wrk.requests_per_sec > 0}
+    rates = measured_rates(results)
+    theirs = {scenario: rate for (scenario, _), rate in rates.items()}
     parts = []
     for ours, other, goal in CROSS_GOALS:
         for (scenario, store), rate in rates.items():
             if scenario == ours and theirs.get(other):
                 ratio = rate / theirs[other]
-                parts.append(f"{ours} ({store}) / {other} {ratio:.1f}x {'>=' if ratio >= goal else '<'} {goal:g}x "
-                             f"({'met' if ratio >= goal else 'missed'})")
+                parts.append(f"{ours} ({store}) / {other} {verdict(ratio, goal, f'{ratio:.1f}x', f'{goal:g}x')}")
     for r in results:
         if r.scenario == "lost-updates-locking-all" and r.lost_updates is not None:
             lost = r.lost_updates.lost
@@ -992,14 +1002,13 @@ def cross_goals_line(results: list[ScenarioResult]) -> str | None:
 
 def encryption_goals_line(results: list[ScenarioResult]) -> str | None:
     """Encrypted against unencrypted, each pair on the same store (issue 14)."""
-    rates = {(r.scenario, r.store): r.wrk.requests_per_sec for r in results if r.ok and r.wrk and r.wrk.requests_per_sec > 0}
+    rates = measured_rates(results)
     parts = []
     for encrypted, plain, goal in ENCRYPTION_GOALS:
         for store in STORES:
             if (encrypted, store) in rates and (plain, store) in rates:
                 ratio = rates[(encrypted, store)] / rates[(plain, store)]
-                parts.append(f"{encrypted} ({store}) / {plain} {ratio:.2f} {'>=' if ratio >= goal else '<'} {goal:g} "
-                             f"({'met' if ratio >= goal else 'missed'})")
+                parts.append(f"{encrypted} ({store}) / {plain} {verdict(ratio, goal, f'{ratio:.2f}', f'{goal:g}')}")
     return "Encryption goals (issue 14): " + "; ".join(parts) + "." if parts else None
 
 
