@@ -200,7 +200,12 @@ public final class MemcachedClient: Service, Sendable {
     }
 
     private func unexpected(_ response: MemcachedResponse, to command: String) -> MemcachedError {
-        MemcachedError(.protocolError, "unexpected reply \(response.status) to \(command)", node: serverDescription)
+        guard response.status != .unauthenticated else {
+            var error = MemcachedError.unauthenticated
+            error.node = serverDescription
+            return error
+        }
+        return MemcachedError(.protocolError, "unexpected reply \(response.status) to \(command)", node: serverDescription)
     }
 
     // MARK: Lifecycle

@@ -87,13 +87,19 @@ public struct MemcachedError: Error, Sendable, CustomStringConvertible {
         case .invalidAddress, .invalidValue: return "Fix the configuration or the argument as the message says."
         case .clientShutdown: return "Create a new client; this one is closed."
         case .authenticationFailed:
-            return "Set MemcachedClientConfiguration.credentials (msm serve: --memcached-username, MSM_MEMCACHED_PASSWORD) "
-                + "to a username:password line of the server's -Y file."
+            return "Configure credentials matching a username:password line of the server's -Y file "
+                + "(MemcachedClientConfiguration.credentials; msm serve: --memcached-username and MSM_MEMCACHED_PASSWORD)."
         case .protocolError, .clientError:
             return "This is a bug or a non-memcached peer at that address; the connection was reset. Please report it."
         default: return "See memcached's log for details."
         }
     }
+}
+
+extension MemcachedError {
+    /// What a `-Y` server's `CLIENT_ERROR unauthenticated` means for a connection without a login.
+    static let unauthenticated = MemcachedError(
+        .authenticationFailed, "memcached requires authentication (it runs with -Y) and none is configured")
 }
 
 extension MemcachedError: PipelineFailure {

@@ -8,7 +8,7 @@ enum MemcachedPipeline: PipelineProtocol {
     typealias Request = MemcachedRequest
     typealias Reply = MemcachedResponse
     typealias Failure = MemcachedError
-    /// The opaque token the reply must echo; `nil` for `mn` and `version`, which cannot carry one.
+    /// The opaque token the reply must echo; `nil` for `mn`, `version` and the login, which cannot carry one.
     typealias Expectation = UInt32?
 
     static let peerName = "memcached"
@@ -33,11 +33,10 @@ enum MemcachedPipeline: PipelineProtocol {
             return .failRequest(MemcachedError(.invalidValue, "the item is not a decimal number: \(message)"))
         case .clientError(let message) where message.hasPrefix("authentication failure"):
             return .failConnection(MemcachedError(.authenticationFailed, "memcached refused the username or password"))
-        case .clientError(let message) where message.hasPrefix("unauthenticated"):
-            let error = MemcachedError(.authenticationFailed, "memcached requires authentication (it runs with -Y) and none is configured")
-            // A one-line request (`mn`, the handshake's probe) leaves the stream in step; after a
-            // refused `ms` memcached would read its value as a command.
-            return opaque == nil ? .failRequest(error) : .failConnection(error)
+        case .unauthenticated where opaque != nil:
+            // A refused data command: memcached now reads its value as a command, out of step.
+            // (To `mn`, the handshake's probe, the reply is delivered as the answer it is.)
+            return .failConnection(MemcachedError.unauthenticated)
         case .serverError(let message):
             return .failConnection(MemcachedError(.serverError, "memcached answered SERVER_ERROR \(message)"))
         case .clientError(let message):
@@ -125,14 +124,15 @@ extension PipelinedChannel where Handler == MemcachedChannelHandler {
         switch await execute(MemcachedRequest(command: .noop)) {
         case .success(let response) where response.status == .noop:
             return  // no login wanted (credentials, if any, stay unsent)
-        case .success(let response):
-            throw MemcachedError(.protocolError, "\(purpose): unexpected reply \(response.status)", node: node)
-        case .failure(var error) where error.code == .authenticationFailed:
+        case .success(let response) where response.status == .unauthenticated:
             guard let credentials else {
+                var error = MemcachedError.unauthenticated
                 error.node = node
                 throw error
             }
             try await logIn(credentials, node: node)
+        case .success(let response):
+            throw MemcachedError(.protocolError, "\(purpose): unexpected reply \(response.status)", node: node)
         case .failure(let error):
             throw MemcachedError(.connectFailed, "\(purpose) failed: \(error.message)", node: node)
         }

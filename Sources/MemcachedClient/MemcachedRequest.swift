@@ -47,7 +47,7 @@ struct MemcachedRequest: Sendable {
 
     var command: Command
 
-    /// Whether the reply echoes an opaque token (`mn` and `version` carry none).
+    /// Whether the reply echoes an opaque token (`mn`, `version` and the login carry none).
     var usesOpaque: Bool {
         switch command {
         case .noop, .version, .authenticate: return false

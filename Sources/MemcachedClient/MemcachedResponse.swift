@@ -17,8 +17,11 @@ struct MemcachedResponse: Sendable, Equatable {
         case exists
         /// `MN`: the answer to `mn`.
         case noop
-        /// `STORED`: the classic protocol's success, here only the answer to authentication.
+        /// `STORED`: the classic protocol's success, here only the answer to the login.
         case authenticated
+        /// `CLIENT_ERROR unauthenticated`: the server runs with `-Y` and this connection has not
+        /// logged in (the handshake's probe asks exactly this).
+        case unauthenticated
         /// `VERSION <text>`.
         case version(String)
         /// `ERROR`: the server did not know the command.

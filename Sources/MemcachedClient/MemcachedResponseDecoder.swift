@@ -134,6 +134,7 @@ struct MemcachedResponseDecoder: NIOSingleStepByteToMessageDecoder {
         let text = String(decoding: line, as: UTF8.self)
         if text == "ERROR" { return .error }
         if text == "STORED" { return .authenticated }
+        if text == "CLIENT_ERROR unauthenticated" { return .unauthenticated }
         if let message = text.removingPrefix("SERVER_ERROR ") ?? (text == "SERVER_ERROR" ? "" : nil) {
             return .serverError(message)
         }

@@ -19,6 +19,8 @@ import Testing
         ("ERROR\r\n", MemcachedResponse(status: .error)),
         ("SERVER_ERROR object too large for cache\r\n", MemcachedResponse(status: .serverError("object too large for cache"))),
         ("CLIENT_ERROR bad data chunk\r\n", MemcachedResponse(status: .clientError("bad data chunk"))),
+        ("CLIENT_ERROR unauthenticated\r\n", MemcachedResponse(status: .unauthenticated)),
+        ("STORED\r\n", MemcachedResponse(status: .authenticated)),
         (
             "VA 5 f7 c9 t-1 O1\r\nhello\r\n",
             MemcachedResponse(status: .value, value: ByteBuffer(string: "hello"), cas: 9, clientFlags: 7, timeToLive: -1, opaque: 1)

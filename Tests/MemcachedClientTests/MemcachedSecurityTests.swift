@@ -95,6 +95,42 @@ import Testing
         }
     }
 
+    /// A server that accepts the connection and then says nothing (SIGSTOP): the login handshake
+    /// is bounded by the operation timeout and reported as a connect failure.
+    @Test func aSilentServerFailsTheLoginWithinTheTimeout() async throws {
+        try await withAuthenticatingServer { server in
+            var settings = try configuration(credentials: try MemcachedCredentials(username: "bob", password: "builder"))
+            settings.operationTimeout = .milliseconds(200)
+            settings.connectTimeout = .milliseconds(200)
+            let client = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: settings)
+            server.suspend()
+            defer { server.resume() }
+            let clock = ContinuousClock()
+            let started = clock.now
+            let error = await #expect(throws: MemcachedError.self) { try await client.noop() }
+            #expect(error?.code == .connectFailed, "\(String(describing: error))")
+            #expect(error?.message.contains("checking whether memcached wants a login") == true, "\(String(describing: error))")
+            #expect(clock.now - started < .seconds(3))
+            server.resume()
+            try await Task.sleep(for: .milliseconds(300))  // past the reconnect backoff
+            try await roundTrip(client, "after the server came back")
+            await client.shutdown()
+        }
+    }
+
+    /// Without credentials configured, a `-Y` server's refusal reaches every operation as
+    /// `authenticationFailed`, whether it carries an opaque token (`ms`) or not (`mn`).
+    @Test func everyOperationOfAnUnauthenticatedClientSaysWhy() async throws {
+        try await withAuthenticatingServer { server in
+            let client = try MemcachedClient(server: MemcachedServer(host: server.host, port: server.port), configuration: try configuration())
+            let noop = await #expect(throws: MemcachedError.self) { try await client.noop() }
+            #expect(noop?.code == .authenticationFailed, "\(String(describing: noop))")
+            let version = await #expect(throws: MemcachedError.self) { _ = try await client.version() }
+            #expect(version?.code == .authenticationFailed, "\(String(describing: version))")
+            await client.shutdown()
+        }
+    }
+
     @Test func credentialsNeverShowTheirPassword() throws {
         let credentials = try MemcachedCredentials(username: "alice", password: "wonder-land")
         var dumped = ""
