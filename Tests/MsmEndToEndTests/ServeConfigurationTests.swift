@@ -329,6 +329,16 @@ import Glibc
             ([], ["MSM_MEMCACHED_PASSWORD": "orphan-secret"], "--memcached-username (MSM_MEMCACHED_USERNAME) is not"),
             (["--memcached-tls-ca-file", "/nonexistent/ca.pem"], [:], "--memcached-tls-ca-file /nonexistent/ca.pem is not a readable file"),
             (["--memcached-tls-certificate-file", directory + "/password"], [:], "go together"),
+            (["--memcached-tls-key-file", directory + "/password"], [:], "go together"),
+            (["--memcached-tls", "false", "--memcached-tls-ca-file", directory + "/password"], [:], "need TLS"),
+            (
+                ["--memcached-username", "alice", "--memcached-password-file", directory + "/password"], ["MSM_MEMCACHED_PASSWORD": "orphan-secret"],
+                "once"
+            ),
+            (
+                ["--session-encryption-keys-file", directory + "/password"], ["MSM_SESSION_ENCRYPTION_KEYS": "c2hvcnQ="],
+                "as a list or as a file, not both"
+            ),
             (["--session-encryption-keys", "c2hvcnQ="], [:], "entry 1 of the key list"),
             (
                 ["--session-encryption-keys-file", "/nonexistent/keys"], [:],

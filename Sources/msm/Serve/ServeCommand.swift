@@ -89,7 +89,10 @@ struct ServeCommand: AsyncParsableCommand {
         help: ArgumentHelp(
             "Keys encrypting stored sessions, base64, comma-separated: the first encrypts, all decrypt. Env: MSM_SESSION_ENCRYPTION_KEYS (default: off)",
             discussion: """
-                Make a key with `msm new-encryption-key`. Rotate by listing the new key second on                 every server, then first, then dropping the old one once its sessions expired.                 `unencrypted` in the list reads (or, first, writes) plain sessions, for turning                 encryption on without logging anyone out. Pass keys in the environment, not on the                 command line, where `ps` shows them.
+                Make a key with `msm new-encryption-key`. Rotate by listing the new key second on every \
+                server, then first, then dropping the old one once its sessions expired. `unencrypted` in \
+                the list reads (or, first, writes) plain sessions, for turning encryption on without logging \
+                anyone out. Pass keys in the environment, not on the command line, where `ps` shows them.
                 """
         ))
     var sessionEncryptionKeys: String?
@@ -281,11 +284,10 @@ struct ServeSettings {
         var keysSetting = "--session-encryption-keys (MSM_SESSION_ENCRYPTION_KEYS)"
         if let file = value(command.sessionEncryptionKeysFile, "MSM_SESSION_ENCRYPTION_KEYS_FILE") {
             guard keys == nil else { throw ValidationError("give the session encryption keys once: as a list or as a file, not both") }
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw ValidationError("--session-encryption-keys-file \(file) is not a readable file")
-            }
             // One key per line or a comma-separated list; blank lines ignored.
-            keys = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            keys = try Self.contents(of: file, "--session-encryption-keys-file").split(whereSeparator: \.isNewline).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }.filter { !$0.isEmpty }
                 .joined(separator: ",")
             keysSetting = "--session-encryption-keys-file \(file)"
         }
@@ -297,7 +299,7 @@ struct ServeSettings {
             }
         }
         self.session = session
-        try readMemcachedSecurity(command, value: value, boolean: boolean, environment: environment)
+        try readMemcachedSecurity(command, value: value, boolean: boolean)
     }
 
     /// `--memcached-username` and its password, and the `--memcached-tls*` files: checked here, so
@@ -305,15 +307,18 @@ struct ServeSettings {
     private mutating func readMemcachedSecurity(
         _ command: ServeCommand,
         value: (String?, String) -> String?,
-        boolean: (Bool?, String, Bool) throws -> Bool,
-        environment: [String: String]
+        boolean: (Bool?, String, Bool) throws -> Bool
     ) throws {
         let username = value(command.memcachedUsername, "MSM_MEMCACHED_USERNAME")
         let passwordFile = value(command.memcachedPasswordFile, "MSM_MEMCACHED_PASSWORD_FILE")
         let authorityFile = value(command.memcachedTlsCaFile, "MSM_MEMCACHED_TLS_CA_FILE")
         let certificateFile = value(command.memcachedTlsCertificateFile, "MSM_MEMCACHED_TLS_CERTIFICATE_FILE")
         let keyFile = value(command.memcachedTlsKeyFile, "MSM_MEMCACHED_TLS_KEY_FILE")
-        let usesTLS = try boolean(command.memcachedTls, "MSM_MEMCACHED_TLS", authorityFile != nil || certificateFile != nil)
+        let tlsFileGiven = authorityFile != nil || certificateFile != nil || keyFile != nil
+        let usesTLS = try boolean(command.memcachedTls, "MSM_MEMCACHED_TLS", tlsFileGiven)
+        if tlsFileGiven, !usesTLS {
+            throw ValidationError("--memcached-tls-*-file settings need TLS: drop --memcached-tls false (MSM_MEMCACHED_TLS)")
+        }
         guard case .memcached = nodes else {
             if username != nil || usesTLS {
                 throw ValidationError(
@@ -322,15 +327,16 @@ struct ServeSettings {
             }
             return
         }
-        if let username {
-            var password = value(nil, "MSM_MEMCACHED_PASSWORD")
-            if let passwordFile {
-                guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
-                    throw ValidationError("--memcached-password-file \(passwordFile) is not a readable file")
-                }
-                // Swift reads "\r\n" as one Character: split on any newline, so a CRLF file works too.
-                password = text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first.map(String.init)
+        var password = value(nil, "MSM_MEMCACHED_PASSWORD")
+        if let passwordFile {
+            guard password == nil else {
+                throw ValidationError("give the memcached password once: MSM_MEMCACHED_PASSWORD or --memcached-password-file")
             }
+            // Swift reads "\r\n" as one Character: split on any newline, so a CRLF file works too.
+            password = try Self.contents(of: passwordFile, "--memcached-password-file")
+                .split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first.map(String.init)
+        }
+        if let username {
             guard let password, !password.isEmpty else {
                 throw ValidationError("--memcached-username needs a password: set MSM_MEMCACHED_PASSWORD or --memcached-password-file")
             }
@@ -339,7 +345,7 @@ struct ServeSettings {
             } catch {
                 throw ValidationError("--memcached-username / its password: \(error.message)")
             }
-        } else if passwordFile != nil || environment["MSM_MEMCACHED_PASSWORD"].map({ !$0.isEmpty }) == true {
+        } else if password != nil {
             throw ValidationError("a memcached password is set but --memcached-username (MSM_MEMCACHED_USERNAME) is not")
         }
         guard usesTLS else { return }
@@ -362,6 +368,12 @@ struct ServeSettings {
         default: throw ValidationError("--memcached-tls-certificate-file and --memcached-tls-key-file go together")
         }
         memcachedTLS = tls
+    }
+
+    /// A settings file's text, or an error naming the flag.
+    private static func contents(of file: String, _ flag: String) throws -> String {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("\(flag) \(file) is not a readable file") }
+        return text
     }
 
     /// Whether any node is reached over something other than loopback, where whoever can reach the
