@@ -6,8 +6,8 @@
 public struct MemcachedCredentials: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The name on the left of the `:` in memcached's auth file.
     public let username: String
-    /// Hidden: ``description`` and mirrors never show it.
-    let password: Password
+    /// For the login request only: ``description``, ``debugDescription`` and the mirror never show it.
+    let password: String
 
     /// Longest username or password accepted; memcached's auth file lines are far shorter in practice.
     public static let maximumLength = 255
@@ -29,7 +29,7 @@ public struct MemcachedCredentials: Sendable, Hashable, CustomStringConvertible,
             throw MemcachedError(.invalidValue, "the memcached username may not hold ':' (the auth file's separator)")
         }
         self.username = username
-        self.password = Password(secret: password)
+        self.password = password
     }
 
     /// `username:***`.
@@ -38,12 +38,4 @@ public struct MemcachedCredentials: Sendable, Hashable, CustomStringConvertible,
     public var debugDescription: String { description }
     /// The username only.
     public var customMirror: Mirror { Mirror(self, children: ["username": username], displayStyle: .struct) }
-
-    /// The password, kept out of every printed form.
-    struct Password: Sendable, Hashable {
-        private let secret: String
-        init(secret: String) { self.secret = secret }
-        /// For the authentication request only.
-        func reveal() -> String { secret }
-    }
 }

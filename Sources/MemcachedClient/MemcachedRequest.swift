@@ -125,7 +125,7 @@ enum MemcachedRequestEncoder {
 
         case .authenticate(let credentials):
             // The key, flags and expiration are ignored by the server; only the data counts.
-            let data = credentials.username + " " + credentials.password.reveal()
+            let data = credentials.username + " " + credentials.password
             buffer.writeStaticString("set auth 0 0 ")
             buffer.writeString(String(data.utf8.count))
             buffer.writeStaticString("\r\n")

@@ -174,7 +174,6 @@ public struct SessionEncryption: SessionCipher, Equatable {
 
     // MARK: Sealing and opening
 
-    static let magic = SessionCipherFormat.encryptedMagic
     static let version: UInt8 = 1
     static let aes256GCM: UInt8 = 1
     static let headerSize = 10
@@ -191,7 +190,7 @@ public struct SessionEncryption: SessionCipher, Equatable {
     ///   - sessionID: the session id's random part (`SessionRecord.id`), bound into the tag.
     public func seal(_ envelope: [UInt8], sessionID: String) -> [UInt8] {
         guard case .key(let key) = entries[0] else { return envelope }
-        var associatedData = Self.magic
+        var associatedData = SessionCipherFormat.encryptedMagic
         associatedData.reserveCapacity(Self.headerSize + sessionID.utf8.count)
         associatedData.append(Self.version)
         associatedData.append(Self.aes256GCM)
@@ -230,11 +229,7 @@ public struct SessionEncryption: SessionCipher, Equatable {
             throw SessionEncryptionError(.unsupportedFormat, "version \(stored[4]), algorithm \(stored[5]); this code reads version 1, algorithm 1")
         }
         let keyID = stored[6..<10].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        let candidates = entries.compactMap { entry -> Key? in
-            if case .key(let key) = entry, key.id == keyID { return key }
-            return nil
-        }
-        guard !candidates.isEmpty else {
+        guard entries.contains(where: { if case .key(let key) = $0 { key.id == keyID } else { false } }) else {
             throw SessionEncryptionError(
                 .unknownKey, "sealed with \(Self.hex(keyID)), which is not in the key list (\(self)): a retired key, or another deployment's")
         }
@@ -244,7 +239,8 @@ public struct SessionEncryption: SessionCipher, Equatable {
         guard let box = try? AES.GCM.SealedBox(combined: stored[Self.headerSize...]) else {
             throw SessionEncryptionError(.truncated, "the nonce or tag cannot be read")
         }
-        for key in candidates {
+        // Ids are 4 bytes: two listed keys may share one, so each key with the id is tried.
+        for case .key(let key) in entries where key.id == keyID {
             guard let plain = try? AES.GCM.open(box, using: key.secret, authenticating: associatedData) else { continue }
             return [UInt8](plain)
         }
@@ -303,16 +299,15 @@ final class NonceSequence: Sendable {
 /// copy of its process without a `getpid()` system call per nonce.
 enum ForkGeneration {
     private static let generation = Atomic<UInt64>(0)
-    private static let registration = Mutex(false)
+    /// The fork handler, registered once per process (a `static let` initializes exactly once).
+    private static let registration: Void = {
+        pthread_atfork(nil, nil) { ForkGeneration.generation.add(1, ordering: .releasing) }
+    }()
 
     static var current: UInt64 { generation.load(ordering: .acquiring) }
 
-    /// Registers the fork handler once per process.
+    /// Registers the fork handler, once per process.
     static func watch() {
-        registration.withLock { registered in
-            guard !registered else { return }
-            registered = true
-            pthread_atfork(nil, nil) { ForkGeneration.generation.add(1, ordering: .releasing) }
-        }
+        registration
     }
 }

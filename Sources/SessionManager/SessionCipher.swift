@@ -33,7 +33,7 @@ public enum SessionCipherFormat {
 /// key or the stored bytes.
 public struct SessionEncryptionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong.
-    public enum Kind: String, Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
         /// Configuration: a key that is not 32 bytes of base64.
         case invalidKey
         /// Configuration: no key in the list, or an entry twice.

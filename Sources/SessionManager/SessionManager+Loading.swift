@@ -91,7 +91,7 @@ extension SessionManager {
         do throws(SessionEncryptionError) {
             envelope = try opened(bytes, id: id)
         } catch {
-            metrics.decryptionFailure(error.kind).increment()
+            metrics.decryptionFailures[error.kind]?.increment()
             logger.warning(
                 "stored session does not open with the configured keys; the request gets a new session",
                 metadata: ["session": "\(id)", "reason": "\(error.kind.rawValue)", "error": "\(error)"])

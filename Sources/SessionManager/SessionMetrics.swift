@@ -19,9 +19,10 @@ struct SessionMetrics: Sendable {
     let destroyedExpired = Counter(label: "sessions_destroyed_total", dimensions: [("reason", "expired")])
     let unreadable = Counter(label: "session_unreadable_total")
     /// Stored sessions that did not open with the configured keys, by ``SessionEncryptionError/Kind``.
-    func decryptionFailure(_ kind: SessionEncryptionError.Kind) -> Counter {
-        Counter(label: "session_decryption_failures_total", dimensions: [("reason", kind.rawValue)])
-    }
+    let decryptionFailures = Dictionary(
+        uniqueKeysWithValues: SessionEncryptionError.Kind.allCases.map {
+            ($0, Counter(label: "session_decryption_failures_total", dimensions: [("reason", $0.rawValue)]))
+        })
     let lockAcquired = Counter(label: "session_locks_acquired_total")
     let lockFailures = Counter(label: "session_lock_failures_total")
     /// Locks passed with their session to the next request of this process instead of released.

@@ -1,6 +1,5 @@
 import ArgumentParser
 import SessionCrypto
-import SessionManager
 
 /// `msm new-encryption-key`: a random key for `--session-encryption-keys`, printed once.
 struct NewEncryptionKeyCommand: ParsableCommand {
