@@ -414,7 +414,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "SessionEncryptionBenchmark",
-            dependencies: ["SessionCrypto", "SessionManager"],
+            dependencies: ["SessionCrypto", "SessionManager", .product(name: "Crypto", package: "swift-crypto")],
             path: "Benchmarks/SessionEncryptionBenchmark",
             swiftSettings: strictSwift6
         ),
