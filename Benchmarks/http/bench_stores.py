@@ -32,6 +32,22 @@ class StoreNode:
         return f"{self.node_id}:{LOOPBACK}:{self.port}"
 
 
+def memcached_command_bytes(port: int, command: str, timeout: float = 5.0) -> bytes:
+    """Sends one meta command and reads its whole reply: the header line and, for `VA <size>`,
+    that many bytes and their CRLF."""
+    with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
+        s.sendall(command.encode() + b"\r\n")
+        data = b""
+        while True:
+            header, separator, rest = data.partition(b"\r\n")
+            if separator and (not header.startswith(b"VA ") or len(rest) >= int(header.split()[1]) + 2):
+                return data
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
+
 def memcached_command(port: int, command: str, terminator: bytes, timeout: float = 5.0) -> str:
     """Sends one text-protocol command and reads up to (and including) `terminator`."""
     with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:

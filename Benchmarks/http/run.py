@@ -544,6 +544,22 @@ def random_part(session_id: str) -> str:
     return session_id.split("-", 1)[0]
 
 
+def stored_magic(nodes: Sequence[StoreNode], cookie: str) -> bytes:
+    """The first 4 bytes the store holds for the session of `cookie` (`name=value`): `MSMS` for a
+    plain envelope, `MSME` for an encrypted one; empty when no node holds it."""
+    key = random_part(cookie.split("=", 1)[1])
+    for node in nodes:
+        if node.store == "redis":
+            value = redis_command(node.port, "GETRANGE", key, "0", "3")
+            if value:
+                return bytes(value)
+        else:
+            reply = memcached_command_bytes(node.port, f"mg {key} v")
+            if reply.startswith(b"VA "):
+                return reply.split(b"\r\n", 1)[1][:4]
+    return b""
+
+
 def probe(port: int, path: str, cookie: str, scenario: Scenario, notes: list[str]) -> None:
     """One request as wrk will send it: must be 2xx; the session must be recognized (same id,
     and no new cookie from a single server). Problems become notes, not failures."""
@@ -819,6 +835,12 @@ def run_scenario(bench: Bench, scenario: Scenario) -> ScenarioResult:
             if scenario.read_only:
                 path = choose_read_path(port, cookies, scenario, result.notes)
             result.path = path
+            if scenario.session_bytes:
+                # The encrypted rows must really be encrypted (and the plain ones not), or their
+                # ratio would compare a scenario with itself.
+                magic, expected = stored_magic(bench.nodes, cookies[-1]), b"MSME" if scenario.encrypted else b"MSMS"
+                if magic != expected:
+                    raise ScenarioError(f"the store holds sessions starting {magic!r}, expected {expected!r}")
             probe(port, path, cookies[-1], scenario, result.notes)
             for note in result.notes:
                 progress(f"{bench.label(scenario)}: NOTE {note}")
