@@ -270,6 +270,12 @@ let package = Package(
             ],
             swiftSettings: strictSwift6
         ),
+        // `msm serve`'s settings, warnings and event-loop sizing, without starting a server.
+        .testTarget(
+            name: "MsmTests",
+            dependencies: ["msm"],
+            swiftSettings: strictSwift6
+        ),
         .testTarget(
             name: "SessionCryptoTests",
             dependencies: [

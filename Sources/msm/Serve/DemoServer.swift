@@ -45,15 +45,8 @@ struct DemoServer {
                 "event-loops": "\(eventLoops)",
                 "encryption": "\(settings.session.encryption.map { "\($0)" } ?? "off")",  // key ids only
             ])
-        if settings.session.encryption == nil, settings.hasNonLoopbackNode {
-            logger.warning(
-                "sessions are stored unencrypted on a store reached over the network: anyone who can reach it can read and forge them; set --session-encryption-keys (MSM_SESSION_ENCRYPTION_KEYS), see `msm new-encryption-key`"
-            )
-        }
-        if settings.memcachedCredentials != nil, settings.memcachedTLS == nil, settings.hasNonLoopbackNode {
-            logger.warning(
-                "the memcached password crosses the network unencrypted on every new connection: start memcached with -Z and set --memcached-tls true"
-            )
+        for warning in settings.startupWarnings {
+            logger.warning("\(warning)")
         }
         let routes = DemoRoutes(route: settings.session.route, nodes: settings.nodes)
         switch settings.framework {

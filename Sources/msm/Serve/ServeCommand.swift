@@ -376,10 +376,23 @@ struct ServeSettings {
         return text
     }
 
-    /// Whether any node is reached over something other than loopback, where whoever can reach the
-    /// store can read sessions unless they are encrypted.
-    var hasNonLoopbackNode: Bool {
-        nodes.hosts.contains { !ServerAddressRules.isLoopback($0) }
+    /// What `msm serve` warns about at start: secrets or sessions that would cross a network
+    /// unprotected. Only a node that is not loopback counts: whoever can reach it can read
+    /// whatever is not encrypted.
+    var startupWarnings: [String] {
+        guard nodes.hosts.contains(where: { !ServerAddressRules.isLoopback($0) }) else { return [] }
+        var warnings: [String] = []
+        if session.encryption == nil {
+            warnings.append(
+                "sessions are stored unencrypted on a store reached over the network: anyone who can reach it can read and forge them; "
+                    + "set --session-encryption-keys (MSM_SESSION_ENCRYPTION_KEYS), see `msm new-encryption-key`")
+        }
+        if memcachedCredentials != nil, memcachedTLS == nil {
+            warnings.append(
+                "the memcached password crosses the network unencrypted on every new connection: start memcached with -Z and set --memcached-tls true"
+            )
+        }
+        return warnings
     }
 }
 
