@@ -188,6 +188,7 @@ import Testing
             defer { Task { await client.shutdown() } }
             let error = await #expect(throws: MemcachedError.self) { try await client.noop() }
             #expect(error?.code == .connectFailed, "\(String(describing: error))")
+            #expect(error?.message.contains("Hostname") == true, "the host name check failed, nothing else: \(String(describing: error))")
         }
     }
 
@@ -196,7 +197,8 @@ import Testing
         try await withMemcachedServer(extraArguments: certificates.memcachedArguments(requireClientCertificate: true)) { server in
             let address = MemcachedServer(host: server.host, port: server.port)
             let anonymous = try MemcachedClient(server: address, configuration: try configuration(trusting: certificates))
-            await #expect(throws: MemcachedError.self) { try await roundTrip(anonymous, "refused") }
+            let refused = await #expect(throws: MemcachedError.self) { try await roundTrip(anonymous, "refused") }
+            #expect(refused?.message.contains("CERTIFICATE_REQUIRED") == true, "\(String(describing: refused))")
             await anonymous.shutdown()
 
             let identified = try MemcachedClient(server: address, configuration: try configuration(trusting: certificates, clientCertificate: true))

@@ -74,6 +74,7 @@ import Testing
             try await walkthrough(demo)
             let logs = demo.appLogTails(lines: 400).components(separatedBy: "app-B.log:")
             #expect(logs.count == 2 && logs.allSatisfy { $0.contains("encryption=key ") }, "both app servers encrypt: \(demo.appLogTails())")
+            #expect(!demo.appLogTails(lines: 400).contains(key), "the key leaked into an app server's log")
             #expect(demo.appLogTails(lines: 400).contains("does not open") == false, "no session failed to decrypt: \(demo.appLogTails())")
         }
         #expect(!demo.log.contains(key), "the key leaked into the demo's output")
